@@ -1,0 +1,27 @@
+/// Enumeration of every ordered K-prefix of N items (N!/(N−K)! of them), for the exact
+/// oracles on tiny N (the tests keep N ≤ 10). Cost: O(K · N!/(N−K)!).
+public enum PrefixEnumeration {
+    /// Number of ordered K-prefixes of N items.
+    public static func count(n: Int, k: Int) -> Int {
+        var c = 1
+        for i in 0..<Swift.min(k, n) { c *= (n - i) }
+        return c
+    }
+
+    /// Calls `body` with every ordered prefix of length `min(k, n)`.
+    public static func forEach(n: Int, k: Int, _ body: ([Int]) throws -> Void) rethrows {
+        let kk = Swift.min(k, n)
+        var prefix: [Int] = []
+        prefix.reserveCapacity(kk)
+        var used = [Bool](repeating: false, count: n)
+        func recurse() throws {
+            if prefix.count == kk { try body(prefix); return }
+            for i in 0..<n where !used[i] {
+                used[i] = true; prefix.append(i)
+                try recurse()
+                prefix.removeLast(); used[i] = false
+            }
+        }
+        try recurse()
+    }
+}

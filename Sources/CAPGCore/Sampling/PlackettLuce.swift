@@ -2,68 +2,94 @@ import Foundation
 
 /// The Plackett-Luce (PL) distribution over ordered K-prefixes of N items with scores `s`:
 ///
-///   π(σ) = Π_{k=1..K} w_{σ_k} / Z_k,   w_i = exp(s_i − max s),   Z_k = Σ_{j ∉ σ_<k} w_j.
+///   π(σ) = Π_{k=1..K} exp(s_{σ_k}) / Z_k,   Z_k = Σ_{j ∉ σ_<k} exp(s_j).
 ///
-/// The normalizers are built from the *tail* (`Z_K = Σ_{j∉σ} w_j + w_{σ_K}`, then adding the
-/// prefix items back in reverse) rather than by subtracting from the total, so a prefix that
-/// holds almost all the mass does not cancel catastrophically.
+/// The normalizers are kept in the log domain and built from the *tail*
+/// (`log Z_K = logaddexp(log Σ_{j∉σ} e^{s_j}, s_{σ_K})`, then adding the prefix items back
+/// in reverse) rather than by subtracting from the total: a trained, peaked policy whose
+/// prefix holds all but 1e-300 of the mass still gets finite, accurate normalizers.
 public enum PlackettLuce {
-    /// Normalizers `Z_1..Z_K` of the prefix `σ` and the shifted weights; O(N + K log K).
+    /// `log Z_1 … log Z_K` of the prefix σ; O(N + K log K).
     @usableFromInline
-    static func normalizers(_ w: [Double], prefix: [Int]) -> [Double] {
+    static func logNormalizers(_ s: [Double], prefix: [Int]) -> [Double] {
         let k = prefix.count
         let sorted = prefix.sorted()
-        var rest = 0.0
+        // log Σ_{j∉σ} e^{s_j} with its own shift (it may be far below max s).
+        var m = -Double.infinity
         var p = 0
-        for i in w.indices {
+        for i in s.indices {
             if p < k && sorted[p] == i { p += 1; continue }
-            rest += w[i]
+            if s[i] > m { m = s[i] }
+        }
+        var logRest = -Double.infinity
+        if m > -Double.infinity {
+            var rest = 0.0
+            p = 0
+            for i in s.indices {
+                if p < k && sorted[p] == i { p += 1; continue }
+                rest += Foundation.exp(s[i] - m)
+            }
+            logRest = m + Foundation.log(rest)
         }
         var z = [Double](repeating: 0, count: k)
-        var acc = rest
-        for m in stride(from: k - 1, through: 0, by: -1) {
-            acc += w[prefix[m]]
-            z[m] = acc
+        var acc = logRest
+        for i in stride(from: k - 1, through: 0, by: -1) {
+            acc = logAddExp(acc, s[prefix[i]])
+            z[i] = acc
         }
         return z
     }
 
-    /// `log π(σ)` of the ordered prefix `σ`; O(N + K log K).
+    @inlinable
+    static func logAddExp(_ a: Double, _ b: Double) -> Double {
+        if a == -Double.infinity { return b }
+        if b == -Double.infinity { return a }
+        return a > b ? a + Foundation.log1p(Foundation.exp(b - a)) : b + Foundation.log1p(Foundation.exp(a - b))
+    }
+
+    /// `log π(σ)` of the ordered prefix σ; O(N + K log K).
     public static func logProbability(scores s: [Double], prefix: [Int]) -> Double {
-        let m = StableMath.maximum(s)
-        let w = s.map { Foundation.exp($0 - m) }
-        let z = normalizers(w, prefix: prefix)
+        let z = logNormalizers(s, prefix: prefix)
         var lp = 0.0
-        for (k, item) in prefix.enumerated() { lp += (s[item] - m) - Foundation.log(z[k]) }
+        for (k, item) in prefix.enumerated() { lp += s[item] - z[k] }
         return lp
     }
 
     /// Adds `scale · ∂ log π(σ)/∂s` to `gradient` and returns `log π(σ)`:
     ///
-    ///   ∂ log π(σ)/∂s_j = 1[j∈σ] − w_j · H_{min(K, pos(j))},   H_k = Σ_{m≤k} 1/Z_m,
+    ///   ∂ log π(σ)/∂s_j = 1[j∈σ] − e^{s_j} · H_{min(K, pos(j))},   H_k = Σ_{m≤k} 1/Z_m,
     ///
-    /// with `pos(j) = K` for items outside σ. O(N + K log K), one pass over N.
+    /// with `pos(j) = K` for items outside σ. Computed as
+    /// `e^{s_j − log Z_k} · Σ_{m≤k} e^{log Z_k − log Z_m}` so every factor is ≤ 1 where it
+    /// matters. O(N + K log K): one exp per item.
     @discardableResult
     public static func accumulateLogProbabilityGradient(
         scores s: [Double], prefix: [Int], scale: Double, into gradient: inout [Double]
     ) -> Double {
         precondition(gradient.count == s.count, "gradient has \(gradient.count) entries, scores \(s.count)")
-        let m = StableMath.maximum(s)
-        let w = s.map { Foundation.exp($0 - m) }
-        let z = normalizers(w, prefix: prefix)
-        var h = [Double](repeating: 0, count: prefix.count)
-        var acc = 0.0
+        let k = prefix.count
+        if k == 0 { return 0 }
+        let z = logNormalizers(s, prefix: prefix)
+        // r[k] = Σ_{m≤k} exp(log Z_k − log Z_m), so that e^{s_j} H_k = e^{s_j − log Z_k} r[k].
+        var r = [Double](repeating: 0, count: k)
         var lp = 0.0
-        for k in prefix.indices {
-            acc += 1 / z[k]
-            h[k] = acc
-            lp += (s[prefix[k]] - m) - Foundation.log(z[k])
+        for i in 0..<k {
+            r[i] = 1 + (i > 0 ? r[i - 1] * Foundation.exp(z[i] - z[i - 1]) : 0)
+            lp += s[prefix[i]] - z[i]
         }
-        let hK = acc
+        let zK = z[k - 1], rK = r[k - 1]
+        let sorted = prefix.sorted()
         gradient.withUnsafeMutableBufferPointer { g in
-            for j in w.indices { g[j] -= scale * w[j] * hK }
-            // Items in the prefix: undo the −w_j·H_K above and apply 1 − w_j·H_pos.
-            for (k, item) in prefix.enumerated() { g[item] += scale * (1 + w[item] * (hK - h[k])) }
+            // Items outside σ: s_j ≤ log Z_K, so the exponent is ≤ 0.
+            var p = 0
+            for j in s.indices {
+                if p < k && sorted[p] == j { p += 1; continue }
+                g[j] -= scale * Foundation.exp(s[j] - zK) * rK
+            }
+            // Item σ_i: s ≤ log Z_i, again no overflow.
+            for (i, item) in prefix.enumerated() {
+                g[item] += scale * (1 - Foundation.exp(s[item] - z[i]) * r[i])
+            }
         }
         return lp
     }

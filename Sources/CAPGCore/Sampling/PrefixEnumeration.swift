@@ -1,10 +1,15 @@
 /// Enumeration of every ordered K-prefix of N items (N!/(N−K)! of them), for the exact
 /// oracles on tiny N (the tests keep N ≤ 10). Cost: O(K · N!/(N−K)!).
 public enum PrefixEnumeration {
-    /// Number of ordered K-prefixes of N items.
+    /// Number of ordered K-prefixes of N items, saturating at `Int.max` (callers compare it
+    /// with a budget; N = 10^6 must not overflow into a small number).
     public static func count(n: Int, k: Int) -> Int {
         var c = 1
-        for i in 0..<Swift.min(k, n) { c *= (n - i) }
+        for i in 0..<Swift.min(k, n) {
+            let (p, overflow) = c.multipliedReportingOverflow(by: n - i)
+            if overflow { return Int.max }
+            c = p
+        }
         return c
     }
 

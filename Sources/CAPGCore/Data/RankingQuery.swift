@@ -1,0 +1,13 @@
+/// One context `x` as the trainer sees it: a universe of items, the late-stage ranker's
+/// score for each, and the expected reward `q(x, a)` of each.
+///
+/// Implemented by every environment (synthetic, LETOR, ...); the estimators and metrics see
+/// only this protocol, so they do not depend on where the data came from.
+public protocol RankingQuery {
+    /// Size of this query's candidate universe N (may differ per query in real data).
+    var itemCount: Int { get }
+    /// The LSR's score `ℓ(x, a)` (higher is better); π₂ is a softmax of these over S.
+    func lateStageScore(of item: Int) -> Double
+    /// Expected reward `q(x, a) ∈ [0, 1]` of showing item `a`.
+    func expectedReward(of item: Int) -> Double
+}

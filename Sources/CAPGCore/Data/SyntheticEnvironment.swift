@@ -1,0 +1,92 @@
+import Foundation
+
+/// Parameters of the embedded synthetic environment (DESIGN §5).
+public struct SyntheticConfig: Hashable, Sendable, Codable {
+    /// Number of items N.
+    public var items: Int = 10_000
+    /// Context dimension dx (contexts are `x ~ N(0, I)`).
+    public var contextDim: Int = 16
+    /// β in `q(x,a) = σ(β⟨x, v_a⟩ + c_a)`: how strongly the context decides the reward.
+    public var rewardScale: Double = 1.5
+    /// Mean and spread of the item biases `c_a ~ N(mean, std²)` (sets how rare rewards are).
+    public var biasMean: Double = -3
+    public var biasStd: Double = 0.5
+    /// LSR score `ℓ(x,a) = q(x,a) + lsrNoise · ε_{x,a}`: 0 is a perfectly aligned LSR.
+    public var lsrNoise: Double = 0.05
+    /// Seed of the environment itself (item latents, contexts, LSR noise); separate from
+    /// the training seed so that several training seeds see the same problem.
+    public var seed: UInt64 = 1
+
+    public init() {}
+}
+
+/// The synthetic two-stage environment: item latents `v_a ~ N(0, I/dx)`, biases `c_a`,
+///
+///   q(x, a) = σ(β ⟨x, v_a⟩ + c_a),   ℓ(x, a) = q(x, a) + σ_ℓ ε_{x,a},   ε ~ N(0, 1),
+///
+/// with `ε_{x,a}` a pure function of (environment seed, query id, item) so the LSR is a
+/// fixed function of the context. Contexts are generated on demand from the query id,
+/// so a rank materializes only its own queries. Memory: N·(dx+1) floats.
+public struct SyntheticEnvironment: Sendable {
+    public let config: SyntheticConfig
+    /// Item latents, N×dx row-major, already multiplied by β.
+    @usableFromInline let latents: [Float]
+    @usableFromInline let biases: [Float]
+
+    public init(config: SyntheticConfig) {
+        self.config = config
+        let n = config.items, dx = config.contextDim
+        var stream = RandomStream(RandomKey(seed: config.seed, purpose: .environment))
+        let scale = config.rewardScale / Double(dx).squareRoot()
+        var v = [Float](repeating: 0, count: n * dx)
+        for i in v.indices { v[i] = Float(stream.normal() * scale) }
+        var c = [Float](repeating: 0, count: n)
+        for i in c.indices { c[i] = Float(config.biasMean + config.biasStd * stream.normal()) }
+        latents = v
+        biases = c
+    }
+
+    /// The context `x ~ N(0, I_dx)` of a training (or evaluation) query id.
+    public func context(query: Int, evaluation: Bool = false) -> [Double] {
+        var stream = RandomStream(RandomKey(
+            seed: config.seed, purpose: evaluation ? .evaluationContext : .context, query: query))
+        return (0..<config.contextDim).map { _ in stream.normal() }
+    }
+
+    /// The query object for a context.
+    public func query(id: Int, evaluation: Bool = false) -> SyntheticQuery {
+        SyntheticQuery(environment: self, id: id, evaluation: evaluation,
+                       context: context(query: id, evaluation: evaluation))
+    }
+}
+
+/// One synthetic context; `q` and `ℓ` are computed on demand in O(dx) per item.
+public struct SyntheticQuery: RankingQuery, Sendable {
+    public let environment: SyntheticEnvironment
+    public let id: Int
+    public let evaluation: Bool
+    public let context: [Double]
+
+    public var itemCount: Int { environment.config.items }
+
+    @inlinable
+    public func expectedReward(of item: Int) -> Double {
+        let dx = environment.config.contextDim
+        var z = Double(environment.biases[item])
+        environment.latents.withUnsafeBufferPointer { v in
+            let row = item * dx
+            for j in 0..<dx { z += Double(v[row + j]) * context[j] }
+        }
+        return 1 / (1 + Foundation.exp(-z))
+    }
+
+    public func lateStageScore(of item: Int) -> Double {
+        let sigma = environment.config.lsrNoise
+        let q = expectedReward(of: item)
+        if sigma == 0 { return q }
+        // Random access: the item-th block of this query's noise stream gives one normal.
+        let key = RandomKey(seed: environment.config.seed, purpose: .lateStageNoise,
+                            query: id, sample: evaluation ? 1 : 0)
+        return q + sigma * RandomStream.normal(key: key, index: item)
+    }
+}

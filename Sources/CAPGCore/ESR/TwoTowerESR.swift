@@ -1,0 +1,105 @@
+import Foundation
+
+/// Shape of the two-tower early-stage ranker
+///
+///   s_i(x) = ⟨u(x), e_i⟩ + b_i,   u(x) = W x,
+///
+/// with `W ∈ R^{d×dx}`, item embeddings `E ∈ R^{N×d}` and item biases `b ∈ R^N`.
+/// All parameters live in one flat `Float` buffer laid out `[W | E | b]` (row-major), so
+/// that a gradient is one contiguous buffer for a single fused allreduce.
+public struct TwoTowerShape: Hashable, Sendable, Codable {
+    public var items: Int
+    public var embeddingDim: Int
+    public var contextDim: Int
+
+    public init(items: Int, embeddingDim: Int, contextDim: Int) {
+        self.items = items; self.embeddingDim = embeddingDim; self.contextDim = contextDim
+    }
+
+    public var wCount: Int { embeddingDim * contextDim }
+    public var eCount: Int { items * embeddingDim }
+    public var wOffset: Int { 0 }
+    public var eOffset: Int { wCount }
+    public var bOffset: Int { wCount + eCount }
+    /// Total number of parameters `d·dx + N·d + N`.
+    public var parameterCount: Int { wCount + eCount + items }
+
+    /// Named tensors of the flat buffer: (name, offset, shape).
+    public var tensors: [(name: String, offset: Int, shape: [Int])] {
+        [("W", wOffset, [embeddingDim, contextDim]),
+         ("E", eOffset, [items, embeddingDim]),
+         ("b", bOffset, [items])]
+    }
+}
+
+/// The two-tower ESR's forward and backward passes over a batch of B contexts.
+///
+/// Forward: `U = X Wᵀ` (B×d) and `S = U Eᵀ + 1 bᵀ` (B×N), two GEMMs.
+/// Backward from `G = ∂J/∂S` (B×N): `∂b = Σ_rows G`, `∂E = Gᵀ U` (GEMM N×B·B×d),
+/// `∂U = G E` (GEMM B×N·N×d), `∂W = ∂Uᵀ X`. Cost: ≈ 6·B·N·d flops for the pair.
+public struct TwoTowerESR: Sendable {
+    public let shape: TwoTowerShape
+
+    public init(shape: TwoTowerShape) { self.shape = shape }
+
+    /// Initial parameters: `W ~ N(0, 1/dx)`, `E ~ N(0, initScale²/d)`, `b = 0`, from the
+    /// `parameterInit` stream of `seed` (so every rank draws the same values).
+    public func initialParameters(seed: UInt64, initScale: Double) -> [Float] {
+        var p = [Float](repeating: 0, count: shape.parameterCount)
+        var stream = RandomStream(RandomKey(seed: seed, purpose: .parameterInit))
+        let sw = 1 / Double(shape.contextDim).squareRoot()
+        for i in 0..<shape.wCount { p[shape.wOffset + i] = Float(stream.normal() * sw) }
+        let se = initScale / Double(shape.embeddingDim).squareRoot()
+        for i in 0..<shape.eCount { p[shape.eOffset + i] = Float(stream.normal() * se) }
+        return p
+    }
+
+    /// Scores `S = (X Wᵀ) Eᵀ + b` for `batch` contexts; `contexts` is B×dx, `user` (B×d)
+    /// and `scores` (B×N) are caller-owned outputs (the backward pass needs `user`).
+    public func forward(
+        parameters: UnsafeBufferPointer<Float>, contexts: UnsafeBufferPointer<Float>, batch: Int,
+        user: UnsafeMutableBufferPointer<Float>, scores: UnsafeMutableBufferPointer<Float>
+    ) {
+        let d = shape.embeddingDim, dx = shape.contextDim, n = shape.items
+        precondition(contexts.count >= batch * dx && user.count >= batch * d && scores.count >= batch * n)
+        guard batch > 0 else { return }
+        let base = parameters.baseAddress!
+        GEMM.sgemm(.none, .transpose, m: batch, n: d, k: dx, a: contexts.baseAddress!, lda: dx,
+                   b: base + shape.wOffset, ldb: dx, c: user.baseAddress!, ldc: d)
+        GEMM.sgemm(.none, .transpose, m: batch, n: n, k: d, a: user.baseAddress!, lda: d,
+                   b: base + shape.eOffset, ldb: d, c: scores.baseAddress!, ldc: n)
+        let bias = base + shape.bOffset
+        for r in 0..<batch {
+            let row = scores.baseAddress! + r * n
+            for i in 0..<n { row[i] += bias[i] }
+        }
+    }
+
+    /// Adds `∂J/∂θ` to `gradient` (flat `[W | E | b]` layout) given `∂J/∂S` for the batch.
+    /// `scratch` must hold B·d floats.
+    public func backward(
+        parameters: UnsafeBufferPointer<Float>, contexts: UnsafeBufferPointer<Float>,
+        user: UnsafeBufferPointer<Float>, scoreGradient: UnsafeBufferPointer<Float>, batch: Int,
+        gradient: UnsafeMutableBufferPointer<Float>, scratch: UnsafeMutableBufferPointer<Float>
+    ) {
+        let d = shape.embeddingDim, dx = shape.contextDim, n = shape.items
+        guard batch > 0 else { return }
+        precondition(scratch.count >= batch * d && gradient.count == shape.parameterCount)
+        let g = gradient.baseAddress!
+        let gs = scoreGradient.baseAddress!
+        // ∂b = column sums of G.
+        for r in 0..<batch {
+            let row = gs + r * n
+            let gb = g + shape.bOffset
+            for i in 0..<n { gb[i] += row[i] }
+        }
+        // ∂E += Gᵀ U  (N×d)
+        GEMM.sgemm(.transpose, .none, m: n, n: d, k: batch, a: gs, lda: n,
+                   b: user.baseAddress!, ldb: d, beta: 1, c: g + shape.eOffset, ldc: d)
+        // ∂U = G E  (B×d), then ∂W += ∂Uᵀ X  (d×dx)
+        GEMM.sgemm(.none, .none, m: batch, n: d, k: n, a: gs, lda: n,
+                   b: parameters.baseAddress! + shape.eOffset, ldb: d, c: scratch.baseAddress!, ldc: d)
+        GEMM.sgemm(.transpose, .none, m: d, n: dx, k: batch, a: scratch.baseAddress!, lda: d,
+                   b: contexts.baseAddress!, ldb: dx, beta: 1, c: g + shape.wOffset, ldc: dx)
+    }
+}

@@ -1,0 +1,38 @@
+/// One pass through the two-stage system for one context: the ESR samples the ordered
+/// candidate list σ by Gumbel-top-K, the LSR picks `a` from S = set(σ), the reward is drawn.
+public struct Rollout: Sendable {
+    /// The ordered candidate list σ (length min(K, N)).
+    public var candidates: [Int]
+    /// Position of the chosen item in `candidates`.
+    public var chosenPosition: Int
+    /// Observed reward r.
+    public var reward: Double
+
+    /// The chosen item a.
+    public var chosen: Int { candidates[chosenPosition] }
+}
+
+/// Draws rollouts with randomness keyed by `(seed, step, query id, sample index)`, one
+/// disjoint stream per purpose (candidate sampling, LSR choice, reward).
+public struct RolloutSampler: Sendable {
+    public var k: Int
+    public var lsr: LateStageRanker
+    public var reward: RewardKind
+
+    public init(k: Int, lsr: LateStageRanker, reward: RewardKind) {
+        self.k = k; self.lsr = lsr; self.reward = reward
+    }
+
+    /// One rollout. Cost: O(N + K log K) for the sampler plus O(K) for the LSR.
+    public func sample<Q: RankingQuery>(
+        scores: [Double], query: Q, seed: UInt64, step: Int, queryID: Int, sample: Int
+    ) -> Rollout {
+        var noise = RandomStream(RandomKey(seed: seed, purpose: .candidateSampling, step: step, query: queryID, sample: sample))
+        let sigma = GumbelTopK.sample(scores: scores, k: k, stream: &noise)
+        var choice = RandomStream(RandomKey(seed: seed, purpose: .lateStageChoice, step: step, query: queryID, sample: sample))
+        let pos = lsr.choose(candidates: sigma, query: query, stream: &choice)
+        var rs = RandomStream(RandomKey(seed: seed, purpose: .reward, step: step, query: queryID, sample: sample))
+        let r = reward.draw(expected: query.expectedReward(of: sigma[pos]), stream: &rs)
+        return Rollout(candidates: sigma, chosenPosition: pos, reward: r)
+    }
+}

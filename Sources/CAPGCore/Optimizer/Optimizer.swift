@@ -1,0 +1,37 @@
+/// Which optimizer updates the ESR parameters.
+public enum OptimizerKind: String, CaseIterable, Sendable, Codable {
+    case sgd, adam
+
+    public func make(parameterCount: Int, learningRate: Double) -> any Optimizer {
+        switch self {
+        case .sgd: return SGD(learningRate: learningRate)
+        case .adam: return Adam(parameterCount: parameterCount, learningRate: learningRate)
+        }
+    }
+}
+
+/// A first-order optimizer that *ascends* the objective (capg maximizes the policy value).
+///
+/// Every rank applies the same update to the same allreduced gradient, so the update must be
+/// a deterministic function of (parameters, gradient, state): no randomness, no threads.
+public protocol Optimizer: Sendable {
+    var kind: OptimizerKind { get }
+    /// Number of updates applied so far.
+    var updates: Int { get set }
+    /// Named state buffers (for checkpoints), e.g. Adam's first and second moments.
+    var stateBuffers: [(name: String, values: [Float])] { get }
+    /// Restores the state buffers written by `stateBuffers`.
+    mutating func restore(updates: Int, buffers: [String: [Float]]) throws
+    /// θ ← θ + step(g); O(P).
+    mutating func ascend(parameters: inout [Float], gradient: [Float])
+}
+
+public enum OptimizerError: Error, CustomStringConvertible {
+    case missingState(String, expectedCount: Int)
+
+    public var description: String {
+        switch self {
+        case .missingState(let n, let c): return "optimizer state '\(n)' missing or not \(c) values long"
+        }
+    }
+}

@@ -1,0 +1,24 @@
+/// The collective operations the trainer needs, so that the same step runs in one process
+/// or across MPI ranks: a step is local gradient sum → `allreduceSum` → identical update.
+///
+/// Contract: every rank calls the same collectives in the same order with buffers of the
+/// same length, from one thread. Reductions are sums.
+public protocol Communicator: AnyObject {
+    /// This process's rank in 0..<size.
+    var rank: Int { get }
+    /// Number of ranks P.
+    var size: Int { get }
+    /// In-place elementwise sum over ranks.
+    func allreduceSum(_ buffer: inout [Float])
+    /// In-place elementwise sum over ranks.
+    func allreduceSum(_ buffer: inout [Double])
+    /// Replaces `buffer` on every rank with rank `root`'s bytes.
+    func broadcast(_ buffer: inout [UInt8], root: Int)
+    /// Ends every rank of the job with `code` after printing `message` (MPI_Abort under MPI).
+    func abort(message: String, code: Int32) -> Never
+}
+
+extension Communicator {
+    /// Rank 0 writes files and prints progress.
+    public var isRoot: Bool { rank == 0 }
+}

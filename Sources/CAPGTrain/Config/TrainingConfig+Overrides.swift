@@ -1,0 +1,131 @@
+import CAPGCore
+import Foundation
+
+extension TrainingConfig {
+    /// Applies one `key=value` setting (from `--set`, a flag, or a config file entry).
+    public mutating func set(_ key: String, _ value: String, source: String = "--set") throws {
+        func int() throws -> Int {
+            guard let v = Int(value.replacingOccurrences(of: "_", with: "")) else {
+                throw ConfigError.badValue(key: key, value: value, expected: "an integer", source: source)
+            }
+            return v
+        }
+        func uint() throws -> UInt64 {
+            guard let v = UInt64(value) else {
+                throw ConfigError.badValue(key: key, value: value, expected: "a non-negative integer", source: source)
+            }
+            return v
+        }
+        func double() throws -> Double {
+            guard let v = Double(value), v.isFinite else {
+                throw ConfigError.badValue(key: key, value: value, expected: "a finite number", source: source)
+            }
+            return v
+        }
+        func choice<E: RawRepresentable & CaseIterable>(_: E.Type) throws -> E where E.RawValue == String {
+            guard let v = E(rawValue: value) else {
+                let names = E.allCases.map(\.rawValue).joined(separator: "|")
+                throw ConfigError.badValue(key: key, value: value, expected: "one of \(names)", source: source)
+            }
+            return v
+        }
+        switch key.replacingOccurrences(of: "-", with: "_") {
+        case "items": items = try int()
+        case "context_dim": contextDim = try int()
+        case "reward_scale": rewardScale = try double()
+        case "bias_mean": biasMean = try double()
+        case "bias_std": biasStd = try double()
+        case "lsr_noise": lsrNoise = try double()
+        case "lsr_temperature": lsrTemperature = try double()
+        case "reward": reward = try choice(RewardKind.self)
+        case "env_seed": envSeed = try uint()
+        case "queries": queries = try int()
+        case "dim": dim = try int()
+        case "init_scale": initScale = try double()
+        case "k": k = try int()
+        case "estimator": estimator = try choice(EstimatorKind.self)
+        case "inclusion": inclusion = try choice(InclusionModelKind.self)
+        case "baseline": baseline = try choice(BaselineKind.self)
+        case "baseline_decay": baselineDecay = try double()
+        case "samples": samples = try int()
+        case "optimizer": optimizer = try choice(OptimizerKind.self)
+        case "lr": lr = try double()
+        case "batch_size": batchSize = try int()
+        case "steps": steps = try int()
+        case "seed": seed = try uint()
+        case "eval_queries": evalQueries = try int()
+        case "eval_samples": evalSamples = try int()
+        case "eval_every": evalEvery = try int()
+        case "log_every": logEvery = try int()
+        default: throw ConfigError.unknownKey(key, source: source)
+        }
+    }
+
+    /// Applies `key=value` strings in order.
+    public mutating func apply(overrides: [String]) throws {
+        for o in overrides {
+            guard let eq = o.firstIndex(of: "="), eq != o.startIndex else { throw ConfigError.malformedOverride(o) }
+            try set(String(o[..<eq]).trimmingCharacters(in: .whitespaces),
+                    String(o[o.index(after: eq)...]).trimmingCharacters(in: .whitespaces))
+        }
+    }
+
+    /// Applies a JSON config file: an object whose keys are config keys; values may be
+    /// numbers, strings or booleans. Unknown keys are errors (a typo must not be ignored).
+    public mutating func apply(configFile path: String) throws {
+        let data: Data
+        do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
+            throw ConfigError.unreadableFile(path, reason: error.localizedDescription)
+        }
+        let object: Any
+        do { object = try JSONSerialization.jsonObject(with: data) } catch {
+            throw ConfigError.unreadableFile(path, reason: "not valid JSON (\(error.localizedDescription))")
+        }
+        guard let dict = object as? [String: Any] else {
+            throw ConfigError.unreadableFile(path, reason: "top level must be a JSON object of key: value")
+        }
+        for key in dict.keys.sorted() {
+            let v = dict[key]!
+            let text: String
+            switch v {
+            case let s as String: text = s
+            case let n as NSNumber:
+                text = n.stringValue
+            default:
+                throw ConfigError.badValue(key: key, value: "\(v)", expected: "a number or a string", source: path)
+            }
+            try set(key, text, source: path)
+        }
+    }
+
+    /// Cross-field checks; every message says what to change.
+    public func validate(ranks: Int = 1) throws {
+        func need(_ ok: Bool, _ msg: String) throws { if !ok { throw ConfigError.invalid(msg) } }
+        try need(items >= 2, "items must be ≥ 2 (got \(items))")
+        try need(items <= 50_000_000, "items must be ≤ 50000000 (got \(items))")
+        try need(contextDim >= 1, "context_dim must be ≥ 1 (got \(contextDim))")
+        try need(dim >= 1, "dim must be ≥ 1 (got \(dim))")
+        try need(k >= 1, "k must be ≥ 1 (got \(k))")
+        try need(k <= items, "k (\(k)) must not exceed items (\(items))")
+        try need(samples >= 1 && samples < (1 << 24), "samples must be in 1..<16777216 (got \(samples))")
+        try need(!(estimator == .vpg && baseline == .loo && samples < 2),
+                 "baseline loo needs samples ≥ 2 (got \(samples)); set --samples 2 or use --baseline mean")
+        try need(baselineDecay >= 0 && baselineDecay < 1, "baseline_decay must be in [0, 1) (got \(baselineDecay))")
+        try need(lr > 0, "lr must be > 0 (got \(lr))")
+        try need(batchSize >= 1, "batch_size must be ≥ 1 (got \(batchSize))")
+        try need(batchSize % ranks == 0,
+                 "batch_size (\(batchSize)) must be divisible by the number of ranks (\(ranks)) so every rank gets batch_size/ranks queries")
+        try need(steps >= 0, "steps must be ≥ 0 (got \(steps))")
+        try need(queries >= 1 && queries <= Int(UInt32.max), "queries must be in 1...\(UInt32.max) (got \(queries))")
+        try need(lsrNoise >= 0, "lsr_noise must be ≥ 0 (got \(lsrNoise))")
+        try need(lsrTemperature >= 0, "lsr_temperature must be ≥ 0 (0 = argmax; got \(lsrTemperature))")
+        try need(initScale >= 0, "init_scale must be ≥ 0 (got \(initScale))")
+        try need(evalQueries >= 1, "eval_queries must be ≥ 1 (got \(evalQueries))")
+        try need(evalSamples >= 1, "eval_samples must be ≥ 1 (got \(evalSamples))")
+        try need(evalEvery >= 1, "eval_every must be ≥ 1 (got \(evalEvery))")
+        try need(logEvery >= 1, "log_every must be ≥ 1 (got \(logEvery))")
+        if estimator == .capg && inclusion == .exact && items > 20_000 {
+            throw ConfigError.invalid("inclusion exact costs O(N·K) memory and time per sample; with items=\(items) use --inclusion threshold")
+        }
+    }
+}

@@ -1,0 +1,88 @@
+import CAPGCore
+import Foundation
+
+/// Everything that defines a training run. Resolved from defaults, then a config file
+/// (JSON object with these snake_case keys), then `--set key=value` and explicit flags,
+/// and written back as `config.json` into the run directory.
+public struct TrainingConfig: Codable, Equatable, Sendable {
+    // Environment
+    public var items = 10_000
+    public var contextDim = 16
+    public var rewardScale = 1.5
+    public var biasMean = -3.0
+    public var biasStd = 0.5
+    public var lsrNoise = 0.05
+    public var lsrTemperature = 0.0
+    public var reward = RewardKind.bernoulli
+    public var envSeed: UInt64 = 1
+    /// Size of the training query set (query ids 0..<queries; contexts are generated per id).
+    public var queries = 1_000_000
+    // ESR
+    public var dim = 32
+    public var initScale = 0.1
+    // Estimator
+    public var k = 50
+    public var estimator = EstimatorKind.capg
+    public var inclusion = InclusionModelKind.threshold
+    public var baseline = BaselineKind.none
+    public var baselineDecay = 0.9
+    public var samples = 1
+    // Optimization
+    public var optimizer = OptimizerKind.adam
+    public var lr = 0.05
+    public var batchSize = 64
+    public var steps = 300
+    public var seed: UInt64 = 0
+    // Evaluation and logging
+    public var evalQueries = 256
+    public var evalSamples = 4
+    public var evalEvery = 25
+    public var logEvery = 1
+
+    public init() {}
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case items, contextDim = "context_dim", rewardScale = "reward_scale", biasMean = "bias_mean"
+        case biasStd = "bias_std", lsrNoise = "lsr_noise", lsrTemperature = "lsr_temperature"
+        case reward, envSeed = "env_seed", queries, dim, initScale = "init_scale", k, estimator
+        case inclusion, baseline, baselineDecay = "baseline_decay", samples, optimizer, lr
+        case batchSize = "batch_size", steps, seed, evalQueries = "eval_queries"
+        case evalSamples = "eval_samples", evalEvery = "eval_every", logEvery = "log_every"
+    }
+
+    /// Every accepted key, for `--help` and error messages.
+    public static var keys: [String] { CodingKeys.allCases.map(\.rawValue) }
+
+    public var synthetic: SyntheticConfig {
+        var c = SyntheticConfig()
+        c.items = items; c.contextDim = contextDim; c.rewardScale = rewardScale
+        c.biasMean = biasMean; c.biasStd = biasStd; c.lsrNoise = lsrNoise; c.seed = envSeed
+        return c
+    }
+
+    public var shape: TwoTowerShape { TwoTowerShape(items: items, embeddingDim: dim, contextDim: contextDim) }
+}
+
+/// A problem with the configuration, named precisely enough to fix.
+public enum ConfigError: Error, CustomStringConvertible, Equatable {
+    case unknownKey(String, source: String)
+    case badValue(key: String, value: String, expected: String, source: String)
+    case malformedOverride(String)
+    case unreadableFile(String, reason: String)
+    case invalid(String)
+
+    public var description: String {
+        switch self {
+        case .unknownKey(let k, let src):
+            return "unknown config key '\(k)' in \(src); valid keys: \(TrainingConfig.keys.joined(separator: ", "))"
+        case .badValue(let k, let v, let e, let src):
+            return "config key '\(k)' in \(src): '\(v)' is not \(e)"
+        case .malformedOverride(let s):
+            return "--set expects key=value, got '\(s)'"
+        case .unreadableFile(let p, let r):
+            return "cannot read config file \(p): \(r)"
+        case .invalid(let m):
+            return "invalid configuration: \(m)"
+        }
+    }
+}

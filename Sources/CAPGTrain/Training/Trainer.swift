@@ -1,0 +1,193 @@
+import CAPGCore
+import Foundation
+
+/// The data-parallel training loop. Each step:
+///
+/// 1. the global batch is query ids `(t·B + j) mod Q`, j in 0..<B; rank r owns
+///    j ∈ [r·B/P, (r+1)·B/P) and generates only those contexts;
+/// 2. ESR forward (2 GEMMs), one estimator call per owned query (randomness keyed by
+///    (seed, step, query id, sample)), ESR backward (GEMMs) into one flat gradient of the
+///    mean over the *global* batch;
+/// 3. one fused `allreduceSum` of the gradient and one of the metric sums;
+/// 4. the same optimizer update on every rank, so parameters stay replicated.
+///
+/// With P = 1 the communicator is the identity; the trajectory for any P equals it up to
+/// float summation order.
+public final class Trainer {
+    public let config: TrainingConfig
+    public let communicator: any Communicator
+    public let environment: SyntheticEnvironment
+    public let esr: TwoTowerESR
+    public let estimator: PolicyGradientEstimator
+    public let evaluator: PolicyEvaluator
+
+    public private(set) var step = 0
+    public private(set) var parameters: [Float]
+    public private(set) var optimizer: any Optimizer
+    public private(set) var runningBaseline = 0.0
+    /// Random-ESR and oracle-ESR values on the evaluation contexts (reduced over ranks).
+    public private(set) var randomValue = 0.0
+    public private(set) var oracleValue = 0.0
+    public private(set) var randomRecall = 0.0
+
+    /// Evaluation query ids owned by this rank and their LSR favourites.
+    let evalIDs: [Int]
+    let evalQueries: [SyntheticQuery]
+    let evalFavourites: [Int]
+
+    public init(config: TrainingConfig, communicator: any Communicator) throws {
+        try config.validate(ranks: communicator.size)
+        self.config = config
+        self.communicator = communicator
+        environment = SyntheticEnvironment(config: config.synthetic)
+        esr = TwoTowerESR(shape: config.shape)
+        let lsr = LateStageRanker(temperature: config.lsrTemperature)
+        let sampler = RolloutSampler(k: config.k, lsr: lsr, reward: config.reward)
+        estimator = try PolicyGradientEstimator(kind: config.estimator, inclusion: config.inclusion,
+                                                baseline: config.baseline, samples: config.samples, sampler: sampler)
+        evaluator = PolicyEvaluator(k: config.k, lsr: lsr, samples: config.evalSamples, seed: config.envSeed)
+        parameters = esr.initialParameters(seed: config.seed, initScale: config.initScale)
+        optimizer = config.optimizer.make(parameterCount: config.shape.parameterCount, learningRate: config.lr)
+
+        let p = communicator.size, r = communicator.rank
+        let ids = Array(stride(from: r, to: config.evalQueries, by: p))
+        evalIDs = ids
+        let env = environment
+        let queries = ids.map { env.query(id: $0, evaluation: true) }
+        evalQueries = queries
+        evalFavourites = queries.map { lsr.favourite(query: $0) }
+        var sums = [Double](repeating: 0, count: 4)
+        for (i, q) in evalQueries.enumerated() {
+            let rnd = evaluator.randomBaseline(query: q, queryID: ids[i], favourite: evalFavourites[i])
+            let orc = evaluator.oracle(query: q)
+            sums[0] += rnd.value; sums[1] += rnd.recall; sums[2] += orc.value; sums[3] += 1
+        }
+        communicator.allreduceSum(&sums)
+        randomValue = sums[0] / sums[3]
+        randomRecall = sums[1] / sums[3]
+        oracleValue = sums[2] / sums[3]
+    }
+
+    /// Query ids of this rank's share of the global batch at `step`.
+    public func localQueryIDs(step: Int) -> [Int] {
+        let b = config.batchSize, p = communicator.size, r = communicator.rank
+        let per = b / p
+        return (r * per..<(r + 1) * per).map { (step * b + $0) % config.queries }
+    }
+
+    /// Contexts of `queries` as a row-major B×dx float matrix.
+    func contextMatrix(_ queries: [SyntheticQuery]) -> [Float] {
+        var x = [Float]()
+        x.reserveCapacity(queries.count * config.contextDim)
+        for q in queries { for v in q.context { x.append(Float(v)) } }
+        return x
+    }
+
+    /// ESR scores for a batch of queries, B×N row-major.
+    func scores(_ queries: [SyntheticQuery]) -> (scores: [Float], user: [Float], contexts: [Float]) {
+        let n = config.items, d = config.dim
+        let x = contextMatrix(queries)
+        var u = [Float](repeating: 0, count: queries.count * d)
+        var s = [Float](repeating: 0, count: queries.count * n)
+        parameters.withUnsafeBufferPointer { p in
+            x.withUnsafeBufferPointer { xb in
+                u.withUnsafeMutableBufferPointer { ub in
+                    s.withUnsafeMutableBufferPointer { sb in
+                        esr.forward(parameters: p, contexts: xb, batch: queries.count, user: ub, scores: sb)
+                    }
+                }
+            }
+        }
+        return (s, u, x)
+    }
+
+    /// One training step; returns the step's metrics (identical on every rank).
+    public func trainStep() throws -> StepMetrics {
+        let t0 = Date()
+        let n = config.items
+        let ids = localQueryIDs(step: step)
+        let queries = ids.map { environment.query(id: $0) }
+        let (s, u, x) = scores(queries)
+        var g = [Float](repeating: 0, count: s.count)
+        var rewardSum = 0.0, sampleCount = 0.0, bad = 0.0
+        let scale = 1 / Double(config.batchSize)
+        var row = [Double](repeating: 0, count: n)
+        var grow = [Double](repeating: 0, count: n)
+        for (qi, q) in queries.enumerated() {
+            for i in 0..<n { row[i] = Double(s[qi * n + i]); grow[i] = 0 }
+            let st = estimator.accumulate(scores: row, query: q, seed: config.seed, step: step, queryID: ids[qi],
+                                          runningBaseline: runningBaseline, scale: scale, into: &grow)
+            rewardSum += st.rewardSum; sampleCount += Double(st.samples)
+            for i in 0..<n {
+                let v = grow[i]
+                if !v.isFinite { bad = Double(ids[qi]) + 1 }
+                g[qi * n + i] = Float(v)
+            }
+        }
+        if bad > 0 {
+            throw TrainingError.nonFiniteGradient(rank: communicator.rank, step: step, query: Int(bad) - 1)
+        }
+        var gradient = [Float](repeating: 0, count: config.shape.parameterCount)
+        var scratch = [Float](repeating: 0, count: max(1, queries.count * config.dim))
+        parameters.withUnsafeBufferPointer { p in
+            x.withUnsafeBufferPointer { xb in
+                u.withUnsafeBufferPointer { ub in
+                    g.withUnsafeBufferPointer { gb in
+                        gradient.withUnsafeMutableBufferPointer { out in
+                            scratch.withUnsafeMutableBufferPointer { sc in
+                                esr.backward(parameters: p, contexts: xb, user: ub, scoreGradient: gb,
+                                             batch: queries.count, gradient: out, scratch: sc)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        let t1 = Date()
+        communicator.allreduceSum(&gradient)
+        var sums = [rewardSum, sampleCount]
+        communicator.allreduceSum(&sums)
+        let t2 = Date()
+        var norm2 = 0.0
+        for v in gradient { norm2 += Double(v) * Double(v) }
+        optimizer.ascend(parameters: &parameters, gradient: gradient)
+        let meanReward = sums[0] / max(sums[1], 1)
+        runningBaseline = step == 0 ? meanReward : config.baselineDecay * runningBaseline + (1 - config.baselineDecay) * meanReward
+        let t3 = Date()
+        var metrics = StepMetrics(step: step, meanReward: meanReward, gradientNorm: norm2.squareRoot(),
+                                  runningBaseline: runningBaseline,
+                                  computeSeconds: t1.timeIntervalSince(t0), allreduceSeconds: t2.timeIntervalSince(t1),
+                                  optimizerSeconds: t3.timeIntervalSince(t2), evaluation: nil)
+        if !norm2.isFinite { throw TrainingError.nonFiniteParameters(step: step) }
+        step += 1
+        if step % config.evalEvery == 0 || step == config.steps {
+            metrics.evaluation = evaluate()
+        }
+        return metrics
+    }
+
+    /// Evaluation on the fixed evaluation contexts (sharded over ranks, sums allreduced).
+    public func evaluate() -> StepMetrics.Evaluation {
+        let n = config.items
+        var total = EvaluationSums()
+        let chunk = 64
+        var start = 0
+        while start < evalQueries.count {
+            let end = min(start + chunk, evalQueries.count)
+            let qs = Array(evalQueries[start..<end])
+            let (s, _, _) = scores(qs)
+            for (i, q) in qs.enumerated() {
+                let row = (0..<n).map { Double(s[i * n + $0]) }
+                total = total + evaluator.evaluate(scores: row, query: q, queryID: evalIDs[start + i],
+                                                   favourite: evalFavourites[start + i])
+            }
+            start = end
+        }
+        var sums = [total.value, total.recall, total.count]
+        communicator.allreduceSum(&sums)
+        let v = sums[0] / sums[2]
+        let denom = oracleValue - randomValue
+        return StepMetrics.Evaluation(value: v, normalizedValue: denom != 0 ? (v - randomValue) / denom : 0,
+                                      recall: sums[1] / sums[2])
+    }
+}

@@ -1,0 +1,16 @@
+/// Failures during training, each naming the rank, step and what to do.
+public enum TrainingError: Error, CustomStringConvertible {
+    case nonFiniteGradient(rank: Int, step: Int, query: Int)
+    case nonFiniteParameters(step: Int)
+    case io(String)
+
+    public var description: String {
+        switch self {
+        case .nonFiniteGradient(let r, let s, let q):
+            return "rank \(r): non-finite (NaN/Inf) gradient at step \(s) for query id \(q); lower --lr or check the data"
+        case .nonFiniteParameters(let s):
+            return "parameters became non-finite after step \(s); lower --lr"
+        case .io(let m): return m
+        }
+    }
+}

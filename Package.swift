@@ -3,8 +3,9 @@
 // Module graph (the pipeline, left to right):
 //   CBLAS (OpenBLAS shim) ─┐
 //                          └─ CAPGCore (pure math: data → ESR → sampling → LSR → reward → estimator → optimizer)
-//                                └─ CAPGTrain (communicator, trainer loop, run directory)
-//                                      └─ capg (command-line tool)
+//   CMPI (Open MPI shim) ──────┐  │
+//                              └─ CAPGTrain (communicator/allreduce, trainer loop, run directory)
+//                                    └─ capg (command-line tool)
 import PackageDescription
 
 let package = Package(
@@ -28,9 +29,14 @@ let package = Package(
             dependencies: ["CBLAS"],
             swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
         ),
+        .systemLibrary(
+            name: "CMPI",
+            pkgConfig: "ompi-c",
+            providers: [.apt(["libopenmpi-dev"])]
+        ),
         .target(
             name: "CAPGTrain",
-            dependencies: ["CAPGCore"]
+            dependencies: ["CAPGCore", "CMPI"]
         ),
         .executableTarget(
             name: "capg",

@@ -20,4 +20,10 @@ public enum GEMM {
             blasint(m), blasint(n), blasint(k), alpha, a, blasint(lda), b, blasint(ldb),
             beta, c, blasint(ldc))
     }
+
+    /// OpenBLAS worker threads used by each GEMM (`openblas_get_num_threads`).
+    public static var threads: Int { Int(openblas_get_num_threads()) }
+
+    /// Sets OpenBLAS's worker threads for this process (`openblas_set_num_threads`).
+    public static func setThreads(_ n: Int) { openblas_set_num_threads(Int32(n)) }
 }

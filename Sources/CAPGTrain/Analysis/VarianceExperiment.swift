@@ -14,7 +14,7 @@ public struct VarianceRow: Sendable {
     public var json: [String: Any] {
         ["estimator": estimator.rawValue, "inclusion": inclusion.map { $0.rawValue as Any } ?? NSNull(), "k": k,
          "variance_scores": varianceScores, "variance_params": varianceParams,
-         "cosine_to_reference": cosineToReference, "snr": snr]
+         "cosine_to_reference": cosineToReference, "snr": snr.isFinite ? snr as Any : NSNull()]
     }
 }
 

@@ -12,6 +12,10 @@ public protocol Communicator: AnyObject {
     func allreduceSum(_ buffer: inout [Float])
     /// In-place elementwise sum over ranks.
     func allreduceSum(_ buffer: inout [Double])
+    /// In-place elementwise maximum over ranks.
+    func allreduceMax(_ buffer: inout [Double])
+    /// Waits for every rank.
+    func barrier()
     /// Replaces `buffer` on every rank with rank `root`'s bytes.
     func broadcast(_ buffer: inout [UInt8], root: Int)
     /// Ends every rank of the job with `code` after printing `message` (MPI_Abort under MPI).

@@ -7,6 +7,8 @@ public final class SingleProcessCommunicator: Communicator {
     public var size: Int { 1 }
     public func allreduceSum(_ buffer: inout [Float]) {}
     public func allreduceSum(_ buffer: inout [Double]) {}
+    public func allreduceMax(_ buffer: inout [Double]) {}
+    public func barrier() {}
     public func broadcast(_ buffer: inout [UInt8], root: Int) {}
     public func abort(message: String, code: Int32) -> Never {
         FileHandle.standardError.write(Data("capg: error: \(message)\n".utf8))

@@ -57,6 +57,12 @@ extension TrainingConfig {
         case "eval_samples": evalSamples = try int()
         case "eval_every": evalEvery = try int()
         case "log_every": logEvery = try int()
+        case "check_every": checkEvery = try int()
+        case "inject_failure":
+            guard value.isEmpty || Self.parseFailure(value) != nil else {
+                throw ConfigError.badValue(key: key, value: value, expected: "RANK:STEP or RANK:STEP:nan", source: source)
+            }
+            injectFailure = value
         default: throw ConfigError.unknownKey(key, source: source)
         }
     }
@@ -124,8 +130,20 @@ extension TrainingConfig {
         try need(evalSamples >= 1, "eval_samples must be ≥ 1 (got \(evalSamples))")
         try need(evalEvery >= 1, "eval_every must be ≥ 1 (got \(evalEvery))")
         try need(logEvery >= 1, "log_every must be ≥ 1 (got \(logEvery))")
+        try need(checkEvery >= 0, "check_every must be ≥ 0 (got \(checkEvery))")
         if estimator == .capg && inclusion == .exact && items > 20_000 {
             throw ConfigError.invalid("inclusion exact costs O(N·K) memory and time per sample; with items=\(items) use --inclusion threshold")
         }
     }
+
+    /// `RANK:STEP[:nan]` → (rank, step, nan). `nan` poisons the gradient instead of throwing.
+    static func parseFailure(_ text: String) -> (rank: Int, step: Int, nan: Bool)? {
+        let parts = text.split(separator: ":")
+        guard parts.count == 2 || (parts.count == 3 && parts[2] == "nan"),
+              let r = Int(parts[0]), let s = Int(parts[1]), r >= 0, s >= 0 else { return nil }
+        return (r, s, parts.count == 3)
+    }
+
+    /// The injected failure, if any.
+    public var failure: (rank: Int, step: Int, nan: Bool)? { Self.parseFailure(injectFailure) }
 }

@@ -38,6 +38,11 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     public var evalSamples = 4
     public var evalEvery = 25
     public var logEvery = 1
+    // Distributed
+    /// Every this many steps the ranks compare a parameter fingerprint (0 = never).
+    public var checkEvery = 50
+    /// Testing aid: "RANK:STEP" makes that rank fail at that step ("" = off).
+    public var injectFailure = ""
 
     public init() {}
 
@@ -48,6 +53,7 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
         case inclusion, baseline, baselineDecay = "baseline_decay", samples, optimizer, lr
         case batchSize = "batch_size", steps, seed, evalQueries = "eval_queries"
         case evalSamples = "eval_samples", evalEvery = "eval_every", logEvery = "log_every"
+        case checkEvery = "check_every", injectFailure = "inject_failure"
     }
 
     /// Every accepted key, for `--help` and error messages.

@@ -8,9 +8,11 @@ public struct ProgressReporter {
     public let everyLines: Int
     private let start = Date()
 
+    /// A bar only on a real terminal, and never under an MPI launcher (Open MPI hands
+    /// ranks a pseudo-terminal even when mpirun's own output goes to a batch log).
     public init(total: Int, forcePlain: Bool = false) {
         self.total = total
-        isTTY = !forcePlain && isatty(STDOUT_FILENO) != 0
+        isTTY = !forcePlain && isatty(STDOUT_FILENO) != 0 && Launch.environmentRank == nil
         everyLines = max(1, total / 20)
     }
 

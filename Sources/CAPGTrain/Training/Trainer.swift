@@ -124,6 +124,10 @@ public final class Trainer {
                 g[qi * n + i] = Float(v)
             }
         }
+        if let f = config.failure, f.rank == communicator.rank, f.step == step {
+            if !f.nan { throw TrainingError.injected(rank: f.rank, step: step) }
+            if !g.isEmpty { g[0] = .nan; bad = Double(ids[0]) + 1 }
+        }
         if bad > 0 {
             throw TrainingError.nonFiniteGradient(rank: communicator.rank, step: step, query: Int(bad) - 1)
         }
@@ -160,11 +164,29 @@ public final class Trainer {
                                   optimizerSeconds: t3.timeIntervalSince(t2), evaluation: nil)
         if !norm2.isFinite { throw TrainingError.nonFiniteParameters(step: step) }
         step += 1
+        if config.checkEvery > 0 && (step % config.checkEvery == 0 || step == config.steps) {
+            try checkReplicas()
+        }
         if step % config.evalEvery == 0 || step == config.steps {
             metrics.evaluation = evaluate()
         }
         return metrics
     }
+
+    /// Verifies that every rank holds bitwise the same parameters: the first 8 bytes of the
+    /// SHA-256 of the parameter bytes, as two 32-bit halves, are max-reduced together with
+    /// their negations (one allreduce): all ranks agree iff max = −max(−x) = min.
+    public func checkReplicas() throws {
+        let digest = SHA256.hex(floats: parameters)
+        let a = Double(UInt32(digest.prefix(8), radix: 16)!), b = Double(UInt32(digest.dropFirst(8).prefix(8), radix: 16)!)
+        var buf = [a, b, -a, -b]
+        communicator.allreduceMax(&buf)
+        if buf[0] != -buf[2] || buf[1] != -buf[3] { throw TrainingError.replicasDiverged(step: step) }
+        replicasChecked += 1
+    }
+
+    /// How many replica checks passed.
+    public private(set) var replicasChecked = 0
 
     /// Evaluation on the fixed evaluation contexts (sharded over ranks, sums allreduced).
     public func evaluate() -> StepMetrics.Evaluation {

@@ -3,6 +3,8 @@ public enum TrainingError: Error, CustomStringConvertible {
     case nonFiniteGradient(rank: Int, step: Int, query: Int)
     case nonFiniteParameters(step: Int)
     case io(String)
+    case injected(rank: Int, step: Int)
+    case replicasDiverged(step: Int)
 
     public var description: String {
         switch self {
@@ -11,6 +13,10 @@ public enum TrainingError: Error, CustomStringConvertible {
         case .nonFiniteParameters(let s):
             return "parameters became non-finite after step \(s); lower --lr"
         case .io(let m): return m
+        case .injected(let r, let s):
+            return "rank \(r): injected failure at step \(s) (inject_failure test option)"
+        case .replicasDiverged(let s):
+            return "parameter fingerprints differ across ranks after step \(s): replicas diverged (non-deterministic reduction or memory corruption)"
         }
     }
 }

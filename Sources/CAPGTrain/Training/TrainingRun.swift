@@ -17,13 +17,14 @@ public struct RunSummary: Sendable {
     public var ioSeconds: Double
     public var paramFingerprint: String
     public var meanRewardLast: Double
+    public var replicaChecks: Int
 
     public var json: [String: Any] {
         ["final_value": finalValue, "final_normalized_value": finalNormalizedValue, "recall": recall,
          "random_value": randomValue, "oracle_value": oracleValue, "steps": steps, "ranks": ranks,
          "wall_seconds": wallSeconds, "compute_seconds": computeSeconds, "allreduce_seconds": allreduceSeconds,
          "optimizer_seconds": optimizerSeconds, "io_seconds": ioSeconds, "param_fingerprint": paramFingerprint,
-         "mean_reward_last": meanRewardLast]
+         "mean_reward_last": meanRewardLast, "replica_checks_passed": replicaChecks]
     }
 }
 
@@ -59,7 +60,7 @@ public struct TrainingRun {
                          config.batchSize, communicator.size, trainer.randomValue, trainer.oracleValue))
         }
         var last = trainer.evaluate()
-        var compute = 0.0, allreduce = 0.0, opt = 0.0, lastReward = 0.0
+        var compute = 0.0, allreduce = 0.0, opt = 0.0, lastReward = 0.0, lastIO = 0.0
         for _ in 0..<config.steps {
             let m = try trainer.trainStep()
             compute += m.computeSeconds; allreduce += m.allreduceSeconds; opt += m.optimizerSeconds
@@ -71,6 +72,7 @@ public struct TrainingRun {
                     ("step", m.step + 1), ("mean_reward", m.meanReward), ("grad_norm", m.gradientNorm),
                     ("baseline", m.runningBaseline), ("compute_s", m.computeSeconds),
                     ("allreduce_s", m.allreduceSeconds), ("optimizer_s", m.optimizerSeconds),
+                    ("io_s", lastIO),
                 ]
                 row.append(("value", m.evaluation.map { $0.value as Any } ?? NSNull()))
                 row.append(("normalized_value", m.evaluation.map { $0.normalizedValue as Any } ?? NSNull()))
@@ -78,14 +80,16 @@ public struct TrainingRun {
                 try dir.append(row: row)
             }
             progress?.report(step: m.step + 1, reward: m.meanReward, evaluation: m.evaluation, lastEvaluation: last)
-            ioSeconds += Date().timeIntervalSince(ioStart)
+            lastIO = Date().timeIntervalSince(ioStart)
+            ioSeconds += lastIO
         }
         let summary = RunSummary(
             finalValue: last.value, finalNormalizedValue: last.normalizedValue, recall: last.recall,
             randomValue: trainer.randomValue, oracleValue: trainer.oracleValue, steps: trainer.step,
             ranks: communicator.size, wallSeconds: Date().timeIntervalSince(wallStart),
             computeSeconds: compute, allreduceSeconds: allreduce, optimizerSeconds: opt, ioSeconds: ioSeconds,
-            paramFingerprint: SHA256.hex(floats: trainer.parameters), meanRewardLast: lastReward)
+            paramFingerprint: SHA256.hex(floats: trainer.parameters), meanRewardLast: lastReward,
+            replicaChecks: trainer.replicasChecked)
         try dir?.writeJSON("summary.json", summary.json)
         return summary
     }

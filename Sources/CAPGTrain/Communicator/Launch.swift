@@ -1,0 +1,37 @@
+import CAPGCore
+import Foundation
+
+/// How a process joins its job: MPI when started by a launcher, a single process otherwise,
+/// with a deliberate OpenBLAS thread count.
+public enum Launch {
+    /// Rank from the launcher's environment, before MPI is initialized (nil when not under MPI).
+    public static var environmentRank: Int? {
+        let env = ProcessInfo.processInfo.environment
+        return (env["OMPI_COMM_WORLD_RANK"] ?? env["PMIX_RANK"] ?? env["PMI_RANK"]).flatMap(Int.init)
+    }
+
+    /// Ranks on this node from the launcher's environment (1 when not under MPI).
+    public static var localRanks: Int {
+        let env = ProcessInfo.processInfo.environment
+        return (env["OMPI_COMM_WORLD_LOCAL_SIZE"] ?? env["SLURM_NTASKS_PER_NODE"]).flatMap(Int.init) ?? 1
+    }
+
+    /// The communicator for this process.
+    public static func communicator() -> any Communicator {
+        MPICommunicator.launchedByMPI ? MPICommunicator() : SingleProcessCommunicator()
+    }
+
+    /// OpenBLAS threads per rank. An explicit `requested` value wins; otherwise
+    /// `OPENBLAS_NUM_THREADS`, if set, is respected (OpenBLAS read it at load); otherwise a
+    /// rank gets `cores / ranks-on-this-node` threads (at least 1), so P ranks on a node
+    /// never start P × cores BLAS threads. Returns the count in force.
+    @discardableResult
+    public static func configureBLASThreads(requested: Int?) -> Int {
+        if let requested, requested > 0 {
+            GEMM.setThreads(requested)
+        } else if ProcessInfo.processInfo.environment["OPENBLAS_NUM_THREADS"] == nil {
+            GEMM.setThreads(max(1, ProcessInfo.processInfo.activeProcessorCount / max(1, localRanks)))
+        }
+        return GEMM.threads
+    }
+}

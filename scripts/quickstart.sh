@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# The main job: installs, builds in release mode and runs a short CA-PG training on the
+# embedded synthetic environment, with progress and a result line.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh release
+exec .build/release/capg train --estimator capg --items 10000 --k 50 --steps 200 --lr 0.01 \
+  --run-dir runs/quickstart "$@"

@@ -1,0 +1,124 @@
+import Foundation
+import XCTest
+
+/// Multi-rank tests under a real `mpirun` (Open MPI), oversubscribing the 2-core machine.
+final class MPITests: XCTestCase {
+    var binary: String {
+        var dir = Bundle(for: MPITests.self).bundleURL.deletingLastPathComponent()
+        if !FileManager.default.fileExists(atPath: dir.appendingPathComponent("capg").path) {
+            dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        }
+        return dir.appendingPathComponent("capg").path
+    }
+
+    struct Outcome { var code: Int32; var out: String; var err: String; var seconds: Double }
+
+    /// Runs `mpirun -np P capg …` with a hard time limit (a hang fails the test, it does not stall it).
+    func mpirun(_ np: Int, _ args: [String], timeLimit: Double = 120) throws -> Outcome {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["mpirun", "-np", String(np), "--oversubscribe", binary] + args
+        var env = ProcessInfo.processInfo.environment
+        env["OMPI_ALLOW_RUN_AS_ROOT"] = "1"
+        env["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
+        env["OMPI_MCA_rmaps_base_oversubscribe"] = "1"
+        p.environment = env
+        let outURL = FileManager.default.temporaryDirectory.appendingPathComponent("capg-mpi-\(UUID().uuidString).out")
+        let errURL = outURL.appendingPathExtension("err")
+        FileManager.default.createFile(atPath: outURL.path, contents: nil)
+        FileManager.default.createFile(atPath: errURL.path, contents: nil)
+        defer { try? FileManager.default.removeItem(at: outURL); try? FileManager.default.removeItem(at: errURL) }
+        p.standardOutput = try FileHandle(forWritingTo: outURL)
+        p.standardError = try FileHandle(forWritingTo: errURL)
+        let start = Date()
+        try p.run()
+        while p.isRunning {
+            if Date().timeIntervalSince(start) > timeLimit {
+                p.terminate(); p.waitUntilExit()
+                XCTFail("mpirun -np \(np) \(args) exceeded \(timeLimit)s: a hang")
+                break
+            }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        p.waitUntilExit()
+        return Outcome(code: p.terminationStatus,
+                       out: (try? String(contentsOf: outURL, encoding: .utf8)) ?? "",
+                       err: (try? String(contentsOf: errURL, encoding: .utf8)) ?? "",
+                       seconds: Date().timeIntervalSince(start))
+    }
+
+    func tempDir() -> String {
+        FileManager.default.temporaryDirectory.appendingPathComponent("capg-mpi-\(UUID().uuidString)").path
+    }
+
+    func summary(_ dir: String) throws -> [String: Any] {
+        try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/summary.json"))) as! [String: Any]
+    }
+
+    func metricColumn(_ dir: String, _ key: String) throws -> [Double] {
+        let text = try String(contentsOfFile: dir + "/metrics.jsonl", encoding: .utf8)
+        return try text.split(separator: "\n").compactMap {
+            (try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any])[key] as? Double
+        }
+    }
+
+    let common = ["train", "--estimator", "capg", "--items", "300", "--k", "10", "--batch-size", "6", "--steps", "30",
+                  "--eval-every", "10", "--check-every", "1", "--set", "eval_queries=30", "--quiet"]
+
+    /// Same seed and global batch ⇒ the same metric trajectory for np = 1, 2, 3 (rewards
+    /// identical, policy values within 1e-9: only float summation order differs), every
+    /// rank holds identical parameters (fingerprint compared after every step), and two runs
+    /// at the same np are bitwise identical.
+    func testTrajectoryIsRankCountInvariant() throws {
+        var rewards: [[Double]] = [], values: [[Double]] = [], prints: [Int: String] = [:]
+        for np in [1, 2, 3] {
+            let dir = tempDir()
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            let r = try mpirun(np, common + ["--run-dir", dir])
+            XCTAssertEqual(r.code, 0, "np=\(np): \(r.err)")
+            let s = try summary(dir)
+            XCTAssertEqual(s["ranks"] as? Int, np)
+            XCTAssertEqual(s["replica_checks_passed"] as? Int, 30, "np=\(np): replicas compared after every step")
+            rewards.append(try metricColumn(dir, "mean_reward"))
+            values.append(try metricColumn(dir, "value"))
+            prints[np] = s["param_fingerprint"] as? String
+        }
+        for i in 1..<3 {
+            XCTAssertEqual(rewards[i], rewards[0], "np=\(i + 1) rewards differ from np=1")
+            XCTAssertEqual(values[i].count, values[0].count)
+            for (a, b) in zip(values[i], values[0]) { XCTAssertEqual(a, b, accuracy: 1e-9) }
+        }
+        let dir = tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let again = try mpirun(2, common + ["--run-dir", dir])
+        XCTAssertEqual(again.code, 0, again.err)
+        XCTAssertEqual(try summary(dir)["param_fingerprint"] as? String, prints[2], "np=2 twice must be bitwise identical")
+    }
+
+    /// A rank that fails mid-run ends the whole job promptly, non-zero, with the rank named.
+    func testFailingRankAbortsTheJob() throws {
+        let dir = tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let r = try mpirun(3, common + ["--steps", "1000", "--set", "inject_failure=1:5", "--run-dir", dir], timeLimit: 60)
+        XCTAssertNotEqual(r.code, 0)
+        XCTAssertLessThan(r.seconds, 30)
+        XCTAssertTrue(r.err.contains("rank 1 of 3: error: rank 1: injected failure at step 5"), r.err)
+    }
+
+    /// A NaN gradient on one rank is caught on that rank and named.
+    func testNaNGradientAbortsWithRankAndQuery() throws {
+        let dir = tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let r = try mpirun(2, common + ["--set", "inject_failure=1:3:nan", "--run-dir", dir], timeLimit: 60)
+        XCTAssertNotEqual(r.code, 0)
+        XCTAssertTrue(r.err.contains("rank 1: non-finite (NaN/Inf) gradient at step 3"), r.err)
+    }
+
+    /// A configuration error under mpirun: reported once (by rank 0), non-zero exit, no hang.
+    func testConfigErrorUnderMPIIsReportedOnce() throws {
+        let r = try mpirun(2, ["train", "--items", "300", "--batch-size", "7", "--steps", "3", "--quiet"], timeLimit: 60)
+        XCTAssertNotEqual(r.code, 0)
+        let mentions = r.err.components(separatedBy: "must be divisible by the number of ranks").count - 1
+        XCTAssertEqual(mentions, 1, r.err)
+    }
+}

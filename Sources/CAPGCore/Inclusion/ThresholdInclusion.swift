@@ -101,6 +101,7 @@ public struct ThresholdInclusion: InclusionModel {
         precondition(item >= 0 && item < scores.count, "item \(item) out of range 0..<\(scores.count)")
         precondition(gradient.count == scores.count, "gradient has \(gradient.count) entries, scores \(scores.count)")
         if k >= scores.count { return 0 }
+        if let fast = Self.fastGradient(of: item, scores: scores, k: k, scale: scale, into: &gradient) { return fast }
         let solution = Self.solve(scores: scores, k: k)
         let logXa = solution.logX[item]
         let xa = Foundation.exp(logXa)
@@ -115,5 +116,68 @@ public struct ThresholdInclusion: InclusionModel {
             gradient[item] += scale * phi
         }
         return Self.logInclusion(logX: logXa)
+    }
+
+    /// The same solve and gradient in the linear domain, for the common case where no weight
+    /// underflows (`s_i − max s > −700` for all i); returns nil otherwise so the log-domain
+    /// path above handles it. Cost: N exps for `w_i`, then one exp per item per Newton
+    /// iteration (`e_i = e^{−w_i t}`), and the gradient reuses the last iteration's `e_i`:
+    /// `ψ_j = w_j t e_j` and `Σψ` is the Newton slope, so the gradient costs no exp at all.
+    static func fastGradient(of item: Int, scores: [Double], k: Int, scale: Double, into gradient: inout [Double]) -> Double? {
+        let n = scores.count
+        let top = StableMath.maximum(scores)
+        var w = [Double](repeating: 0, count: n)
+        var sumW = 0.0
+        for i in 0..<n {
+            let l = scores[i] - top
+            if l < -700 { return nil }
+            w[i] = Foundation.exp(l)
+            sumW += w[i]
+        }
+        var e = [Double](repeating: 0, count: n)
+        // h(t) = Σ(1 − e^{−w_i t}) − K and h'(t)·t = Σ w_i t e^{−w_i t}, filling e.
+        func evaluate(_ t: Double) -> (h: Double, slopeT: Double) {
+            var sum = 0.0, slope = 0.0
+            e.withUnsafeMutableBufferPointer { eb in
+                w.withUnsafeBufferPointer { wb in
+                    for i in 0..<n {
+                        let x = wb[i] * t
+                        let ei = Foundation.exp(-x)
+                        eb[i] = ei
+                        // 1 − e^{−x} has absolute error ~1e-16 per term (what the sum needs);
+                        // below 1e-8 the series x − x²/2 is exact to 2e-17 relative as well.
+                        sum += x < 1e-8 ? x * (1 - 0.5 * x) : 1 - ei
+                        slope += x * ei
+                    }
+                }
+            }
+            return (sum - Double(k), slope)
+        }
+        // Newton on τ = log t from τ₀ = log(K/Σw), where h ≤ 0 (since 1 − e^{−x} ≤ x).
+        var lo = Foundation.log(Double(k) / sumW), hi = Double.infinity
+        var tau = lo
+        var last = evaluate(Foundation.exp(tau))
+        for _ in 0..<200 {
+            if last.h == 0 { break }
+            if last.h < 0 { lo = tau } else { hi = tau }
+            var next = tau - last.h / last.slopeT
+            if !(next > lo && next < hi) { next = hi.isFinite ? 0.5 * (lo + hi) : lo + 1 }
+            let done = Swift.abs(next - tau) <= Swift.max(1e-14, 4 * tau.ulp)
+            tau = next
+            last = evaluate(Foundation.exp(tau))
+            if done { break }
+        }
+        let t = Foundation.exp(tau)
+        let xa = w[item] * t
+        let phi = xa < 1e-300 ? 1.0 : xa / Foundation.expm1(xa)
+        let sumPsi = last.slopeT
+        if phi > 0 && sumPsi > 0 {
+            let c = scale * phi * t / sumPsi
+            gradient.withUnsafeMutableBufferPointer { g in
+                for j in 0..<n { g[j] -= c * w[j] * e[j] }
+            }
+            gradient[item] += scale * phi
+        }
+        return xa < 1e-300 ? Foundation.log(xa) : Foundation.log(-Foundation.expm1(-xa))
     }
 }

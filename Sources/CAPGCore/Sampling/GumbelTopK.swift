@@ -4,10 +4,26 @@ import Foundation
 /// perturbed scores `s_i + g_i`, `g_i ~ Gumbel(0,1)`, in decreasing order, are exactly a
 /// PL sample without replacement (Yellott 1977; Kool et al. 2019).
 ///
-/// Cost: one pass over N with a size-K min-heap (an item enters only if it beats the
-/// current K-th best, so after the first few thousand items almost none do), then a sort
-/// of the K survivors: O(N + K log K · log(N/K)) expected, never a full sort of N.
+/// Cost: one pass over N with a size-K min-heap, then a sort of the K survivors:
+/// O(N + K log K · log(N/K)) expected, never a full sort of N.
+///
+/// Most items cannot enter the heap, and for those the two logarithms of
+/// `g = −log(−log u)` are skipped: with κ the current K-th best key and `δ = κ − s_i`,
+/// the item enters iff `u > c(δ) = exp(−e^{−δ})`. A table of lower bounds of `c` on a grid
+/// of step 1/16 (taken one step low and two ulps down, so rounding can never flip a
+/// decision) rejects the item from `u` alone; only the ≈ K(1 + ln(N/K))·e^{1/8} items that
+/// pass are perturbed exactly. Every item still consumes exactly one uniform, so the
+/// output is bitwise the one of the plain algorithm (`sampleReference`, tested equal).
 public enum GumbelTopK {
+    /// Grid step of the rejection table in δ, and its extent (δ ≥ 40 ⇒ c(δ) rounds to 1).
+    @usableFromInline static let gridStep = 1.0 / 16
+    @usableFromInline static let gridSize = 40 * 16
+    /// `table[m]` ≤ c((m − 1)·step) ≤ c(δ) for every δ ≥ m·step.
+    @usableFromInline static let rejectionTable: [Double] = (0...gridSize).map { m in
+        let delta = Double(m - 1) * gridStep
+        return Foundation.exp(-Foundation.exp(-delta)).nextDown.nextDown
+    }
+
     /// Samples the ordered candidate list `σ` (length `min(k, N)`) with noise from `stream`.
     /// The noise of item i is the i-th Gumbel draw of the stream.
     public static func sample(scores s: [Double], k: Int, stream: inout RandomStream) -> [Int] {
@@ -16,9 +32,33 @@ public enum GumbelTopK {
         precondition(kk >= 0)
         if kk == 0 { return [] }
         var heap = TopKHeap(capacity: kk)
-        for i in 0..<n {
+        for i in 0..<kk {
             heap.offer(key: s[i] + stream.gumbel(), item: i)
         }
+        let inverseStep = 1 / gridStep
+        rejectionTable.withUnsafeBufferPointer { table in
+            s.withUnsafeBufferPointer { sb in
+                for i in kk..<n {
+                    let u = stream.uniform()
+                    let delta = heap.keys[0] - sb[i]
+                    if delta > 0 {
+                        let m = delta * inverseStep
+                        let bound = m >= Double(gridSize) ? table[gridSize] : table[Int(m)]
+                        if u <= bound { continue }
+                    }
+                    heap.offer(key: sb[i] - Foundation.log(-Foundation.log(u)), item: i)
+                }
+            }
+        }
+        return heap.sortedDescending()
+    }
+
+    /// The plain algorithm (a Gumbel draw for every item); the reference `sample` must match.
+    public static func sampleReference(scores s: [Double], k: Int, stream: inout RandomStream) -> [Int] {
+        let kk = Swift.min(k, s.count)
+        if kk == 0 { return [] }
+        var heap = TopKHeap(capacity: kk)
+        for i in s.indices { heap.offer(key: s[i] + stream.gumbel(), item: i) }
         return heap.sortedDescending()
     }
 

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CAPGCheckpoint
 import CAPGTrain
 import Foundation
 
@@ -12,10 +13,29 @@ struct TrainCommand: ParsableCommand {
         alone prints progress and writes the run directory: config.json (the resolved
         configuration), metrics.jsonl and metrics.csv (one row per logged step) and
         summary.json (final_value, final_normalized_value, recall, steps, wall_seconds,
-        ranks, compute/allreduce/optimizer/io seconds, param_fingerprint).
+        ranks, compute/allreduce/optimizer/io seconds, param_fingerprint, completed).
+
+        Checkpoints: rank 0 writes <checkpoint-dir>/ckpt-<step>.capgckpt every
+        --checkpoint-every steps, after the last step, and on a stop signal (atomically:
+        temp file, fsync, rename; the newest --keep-checkpoints are kept and `latest` names
+        the newest). --resume auto continues from the newest checkpoint that verifies (and
+        starts fresh if there is none), reporting newer ones it skipped; --resume PATH
+        requires that checkpoint. Only steps, evaluation, logging and checkpoint settings may
+        differ from the checkpoint's config; the rank count may differ too. At the same rank
+        count the resumed run is bitwise identical to an uninterrupted one.
+
+        Signals: SIGTERM or SIGUSR1 (Slurm: before preemption or, with --signal, before the
+        time limit) on any rank makes every rank finish the current step, write a checkpoint
+        and exit 75, so a batch script can requeue the job (e.g. `[ $? -eq 75 ] && scontrol
+        requeue $SLURM_JOB_ID`) and resume with --resume auto.
+
         Exit codes: 0 success; 1 runtime error (any rank; under MPI the job is aborted with
-        the rank named); 64 usage error.
+        the rank named), including a checkpoint that cannot be resumed; 64 usage error;
+        75 stopped by SIGTERM/SIGUSR1 after writing a checkpoint (requeue and resume).
         """)
+
+    /// Exit code of a run stopped by SIGTERM/SIGUSR1 after checkpointing (EX_TEMPFAIL).
+    static let stoppedExitCode: Int32 = 75
 
     @OptionGroup var env: EnvironmentOptions
 
@@ -41,6 +61,14 @@ struct TrainCommand: ParsableCommand {
     var blasThreads: Int?
     @Option(name: .customLong("run-dir"), help: "Run directory for config, metrics and summary (default runs/<estimator>-k<K>-seed<seed>).")
     var runDir: String?
+    @Option(help: ArgumentHelp("Resume: 'auto' (newest valid checkpoint in the checkpoint directory; fresh start if none) or a checkpoint file, `latest` pointer or directory.", valueName: "auto|PATH"))
+    var resume: String?
+    @Option(name: .customLong("checkpoint-dir"), help: "Checkpoint directory (default <run-dir>/checkpoints).")
+    var checkpointDir: String?
+    @Option(name: .customLong("checkpoint-every"), help: "Write a checkpoint every N steps; 0 = only at the end and on SIGTERM/SIGUSR1 (default 100).")
+    var checkpointEvery: Int?
+    @Option(name: .customLong("keep-checkpoints"), help: "Checkpoints to keep (default 3).")
+    var keepCheckpoints: Int?
     @Flag(help: "Print only the final summary line.")
     var quiet = false
 
@@ -56,6 +84,8 @@ struct TrainCommand: ParsableCommand {
         if let optimizer { try c.set("optimizer", optimizer, source: "--optimizer") }
         if let evalEvery { try c.set("eval_every", String(evalEvery), source: "--eval-every") }
         if let checkEvery { try c.set("check_every", String(checkEvery), source: "--check-every") }
+        if let checkpointEvery { try c.set("checkpoint_every", String(checkpointEvery), source: "--checkpoint-every") }
+        if let keepCheckpoints { try c.set("keep_checkpoints", String(keepCheckpoints), source: "--keep-checkpoints") }
         return c
     }
 
@@ -74,19 +104,49 @@ struct TrainCommand: ParsableCommand {
         let comm = Launch.communicator()
         let threads = Launch.configureBLASThreads(requested: blasThreads)
         let dir = runDir ?? "runs/\(c.estimator.rawValue)-k\(c.k)-seed\(c.seed)"
+        let ckptDir = checkpointDir ?? dir + "/checkpoints"
+        let summary: RunSummary
         do {
+            try StopSignal.install()
             if comm.isRoot && !quiet { print("capg: \(comm.size) rank(s) × \(threads) OpenBLAS thread(s)") }
-            let summary = try TrainingRun(config: c, runDirectory: dir, quiet: quiet).run(communicator: comm)
+            var resumed: ResumeResult?
+            if let resume {
+                let r = try ResumeLoader.load(ResumeSpec(resume), checkpointDirectory: ckptDir, config: c, communicator: comm)
+                if comm.isRoot {
+                    for s in r.skipped { FileHandle.standardError.write(Data("capg: resume: skipped \(s)\n".utf8)) }
+                    if let snap = r.snapshot, let path = r.path {
+                        print(String(format: "capg: resumed from %@ at step %d (written by %d rank(s)); read and verified %.1f MB at %.0f MB/s",
+                                     path, snap.state.step, snap.ranks, Double(r.bytes) / 1e6, r.megabytesPerSecond))
+                    } else {
+                        print("capg: resume auto: no checkpoint in \(ckptDir); starting at step 0")
+                    }
+                }
+                resumed = r
+            }
+            let sink: CheckpointSink? = comm.isRoot ? try CheckpointWriter(directory: ckptDir, keep: c.keepCheckpoints) : nil
+            summary = try TrainingRun(config: c, runDirectory: dir, quiet: quiet, resume: resumed?.snapshot,
+                                      checkpointSink: sink, stopOnSignal: true).run(communicator: comm)
             if comm.isRoot {
-                print(String(format: "result: value %.4f (random ESR %.4f, oracle %.4f)  normalized %.3f  recall %.3f  steps %d  %.1fs  fingerprint %@",
-                             summary.finalValue, summary.randomValue, summary.oracleValue, summary.finalNormalizedValue,
-                             summary.recall, summary.steps, summary.wallSeconds, String(summary.paramFingerprint.prefix(16))))
+                if summary.completed {
+                    print(String(format: "result: value %.4f (random ESR %.4f, oracle %.4f)  normalized %.3f  recall %.3f  steps %d  %.1fs  fingerprint %@",
+                                 summary.finalValue, summary.randomValue, summary.oracleValue, summary.finalNormalizedValue,
+                                 summary.recall, summary.steps, summary.wallSeconds, String(summary.paramFingerprint.prefix(16))))
+                }
                 print("run directory: \(dir)")
             }
         } catch {
             if comm.size > 1 { comm.abort(message: "\(error)", code: 1) }
             FileHandle.standardError.write(Data("capg: error: \(error)\n".utf8))
             throw ExitCode(1)
+        }
+        if !summary.completed {
+            if comm.isRoot {
+                let local = StopSignal.received.map { " (\(StopSignal.name($0)) received by rank 0)" } ?? ""
+                FileHandle.standardError.write(Data("capg: stop requested\(local): stopped after step \(summary.steps) with a checkpoint in \(ckptDir); exit \(Self.stoppedExitCode), resume with --resume auto\n".utf8))
+            }
+            comm.barrier()
+            (comm as? MPICommunicator)?.finalize()
+            throw ExitCode(Self.stoppedExitCode)
         }
         (comm as? MPICommunicator)?.finalize()
     }

@@ -58,6 +58,8 @@ extension TrainingConfig {
         case "eval_every": evalEvery = try int()
         case "log_every": logEvery = try int()
         case "check_every": checkEvery = try int()
+        case "checkpoint_every": checkpointEvery = try int()
+        case "keep_checkpoints": keepCheckpoints = try int()
         case "inject_failure":
             guard value.isEmpty || Self.parseFailure(value) != nil else {
                 throw ConfigError.badValue(key: key, value: value, expected: "RANK:STEP or RANK:STEP:nan", source: source)
@@ -83,12 +85,18 @@ extension TrainingConfig {
         do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
             throw ConfigError.unreadableFile(path, reason: error.localizedDescription)
         }
+        try apply(json: data, source: path)
+    }
+
+    /// Applies a JSON object of config keys (a config file's or a checkpoint's text);
+    /// `source` names it in error messages. Keys absent from the object keep their values.
+    public mutating func apply(json data: Data, source: String) throws {
         let object: Any
         do { object = try JSONSerialization.jsonObject(with: data) } catch {
-            throw ConfigError.unreadableFile(path, reason: "not valid JSON (\(error.localizedDescription))")
+            throw ConfigError.unreadableFile(source, reason: "not valid JSON (\(error.localizedDescription))")
         }
         guard let dict = object as? [String: Any] else {
-            throw ConfigError.unreadableFile(path, reason: "top level must be a JSON object of key: value")
+            throw ConfigError.unreadableFile(source, reason: "top level must be a JSON object of key: value")
         }
         for key in dict.keys.sorted() {
             let v = dict[key]!
@@ -98,9 +106,9 @@ extension TrainingConfig {
             case let n as NSNumber:
                 text = n.stringValue
             default:
-                throw ConfigError.badValue(key: key, value: "\(v)", expected: "a number or a string", source: path)
+                throw ConfigError.badValue(key: key, value: "\(v)", expected: "a number or a string", source: source)
             }
-            try set(key, text, source: path)
+            try set(key, text, source: source)
         }
     }
 
@@ -131,6 +139,8 @@ extension TrainingConfig {
         try need(evalEvery >= 1, "eval_every must be ≥ 1 (got \(evalEvery))")
         try need(logEvery >= 1, "log_every must be ≥ 1 (got \(logEvery))")
         try need(checkEvery >= 0, "check_every must be ≥ 0 (got \(checkEvery))")
+        try need(checkpointEvery >= 0, "checkpoint_every must be ≥ 0 (0 = only at the end and on a stop signal; got \(checkpointEvery))")
+        try need(keepCheckpoints >= 1, "keep_checkpoints must be ≥ 1 (got \(keepCheckpoints))")
         if estimator == .capg && inclusion == .exact && items > 20_000 {
             throw ConfigError.invalid("inclusion exact costs O(N·K) memory and time per sample; with items=\(items) use --inclusion threshold")
         }

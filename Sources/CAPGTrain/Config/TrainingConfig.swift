@@ -43,6 +43,12 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     public var checkEvery = 50
     /// Testing aid: "RANK:STEP" makes that rank fail at that step ("" = off).
     public var injectFailure = ""
+    // Checkpoints
+    /// Write a checkpoint every this many steps (0 = only at the end of the run and on a
+    /// stop signal).
+    public var checkpointEvery = 100
+    /// Checkpoint files kept in the checkpoint directory (older ones are deleted).
+    public var keepCheckpoints = 3
 
     public init() {}
 
@@ -54,6 +60,7 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
         case batchSize = "batch_size", steps, seed, evalQueries = "eval_queries"
         case evalSamples = "eval_samples", evalEvery = "eval_every", logEvery = "log_every"
         case checkEvery = "check_every", injectFailure = "inject_failure"
+        case checkpointEvery = "checkpoint_every", keepCheckpoints = "keep_checkpoints"
     }
 
     /// Every accepted key, for `--help` and error messages.

@@ -9,15 +9,47 @@ public final class RunDirectory {
     private var csv: FileHandle
     private var csvColumns: [String]?
 
-    public init(path: String) throws {
+    /// Creates (or empties) the metric files. With `resumingAfter: s` (a resume from a
+    /// checkpoint at step s) the rows of steps ≤ s are kept and later rows, written by the
+    /// interrupted segment after its last checkpoint, are dropped, so the files read as one
+    /// uninterrupted run.
+    public init(path: String, resumingAfter resumedStep: Int? = nil) throws {
         url = URL(fileURLWithPath: path, isDirectory: true)
         do {
             try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
         } catch {
             throw TrainingError.io("cannot create run directory \(path): \(error.localizedDescription)")
         }
-        jsonl = try Self.create(url.appendingPathComponent("metrics.jsonl"))
-        csv = try Self.create(url.appendingPathComponent("metrics.csv"))
+        let jsonlURL = url.appendingPathComponent("metrics.jsonl"), csvURL = url.appendingPathComponent("metrics.csv")
+        var keptJSONL = "", keptCSV = ""
+        if let resumedStep {
+            keptJSONL = Self.rows(of: jsonlURL, header: false, upTo: resumedStep)
+            keptCSV = Self.rows(of: csvURL, header: true, upTo: resumedStep)
+            if !keptCSV.isEmpty { csvColumns = keptCSV.prefix { $0 != "\n" }.split(separator: ",").map(String.init) }
+        }
+        jsonl = try Self.create(jsonlURL)
+        csv = try Self.create(csvURL)
+        jsonl.write(Data(keptJSONL.utf8))
+        csv.write(Data(keptCSV.utf8))
+    }
+
+    /// The complete lines of a metrics file whose step is ≤ `upTo` (and the CSV header line).
+    private static func rows(of file: URL, header: Bool, upTo last: Int) -> String {
+        guard let text = try? String(contentsOf: file, encoding: .utf8) else { return "" }
+        var out = ""
+        // The piece after the last newline is empty or a line cut short by a crash: dropped.
+        for (i, line) in text.components(separatedBy: "\n").dropLast().enumerated() where !line.isEmpty {
+            if header && i == 0 { out += line + "\n"; continue }
+            let step: Int?
+            if header {
+                step = Int(line.prefix { $0 != "," })
+            } else {
+                let obj = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
+                step = obj?["step"] as? Int
+            }
+            if let step, step <= last { out += line + "\n" }
+        }
+        return out
     }
 
     private static func create(_ file: URL) throws -> FileHandle {

@@ -9,10 +9,17 @@ public struct StepMetrics: Sendable {
     public var optimizerSeconds: Double
     /// Filled on evaluation steps.
     public var evaluation: Evaluation?
+    /// Some rank received a stop signal before this step's metric allreduce: every rank
+    /// sees the same value, so all stop after this step.
+    public var stopRequested = false
 
-    public struct Evaluation: Sendable {
+    public struct Evaluation: Sendable, Equatable {
         public var value: Double
         public var normalizedValue: Double
         public var recall: Double
+
+        public init(value: Double, normalizedValue: Double, recall: Double) {
+            self.value = value; self.normalizedValue = normalizedValue; self.recall = recall
+        }
     }
 }

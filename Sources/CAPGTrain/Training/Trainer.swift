@@ -8,7 +8,8 @@ import Foundation
 /// 2. ESR forward (2 GEMMs), one estimator call per owned query (randomness keyed by
 ///    (seed, step, query id, sample)), ESR backward (GEMMs) into one flat gradient of the
 ///    mean over the *global* batch;
-/// 3. one fused `allreduceSum` of the gradient and one of the metric sums;
+/// 3. one fused `allreduceSum` of the gradient and one of the metric sums (which also
+///    carries each rank's stop request, so all ranks stop after the same step);
 /// 4. the same optimizer update on every rank, so parameters stay replicated.
 ///
 /// With P = 1 the communicator is the identity; the trajectory for any P equals it up to
@@ -29,6 +30,10 @@ public final class Trainer {
     public private(set) var randomValue = 0.0
     public private(set) var oracleValue = 0.0
     public private(set) var randomRecall = 0.0
+
+    /// Polled once per step, before the metric allreduce: true when this rank was asked to
+    /// stop (a signal). `TrainingRun` sets it; the default never stops.
+    public var localStopRequest: () -> Bool = { false }
 
     /// Evaluation query ids owned by this rank and their LSR favourites.
     let evalIDs: [Int]
@@ -149,7 +154,7 @@ public final class Trainer {
         }
         let t1 = Date()
         communicator.allreduceSum(&gradient)
-        var sums = [rewardSum, sampleCount]
+        var sums = [rewardSum, sampleCount, localStopRequest() ? 1 : 0]
         communicator.allreduceSum(&sums)
         let t2 = Date()
         var norm2 = 0.0
@@ -162,6 +167,7 @@ public final class Trainer {
                                   runningBaseline: runningBaseline,
                                   computeSeconds: t1.timeIntervalSince(t0), allreduceSeconds: t2.timeIntervalSince(t1),
                                   optimizerSeconds: t3.timeIntervalSince(t2), evaluation: nil)
+        metrics.stopRequested = sums[2] > 0
         if !norm2.isFinite { throw TrainingError.nonFiniteParameters(step: step) }
         step += 1
         if config.checkEvery > 0 && (step % config.checkEvery == 0 || step == config.steps) {
@@ -171,6 +177,40 @@ public final class Trainer {
             metrics.evaluation = evaluate()
         }
         return metrics
+    }
+
+    /// The state that determines every later step (see `TrainerState`). O(1): the arrays
+    /// are shared copy-on-write until the next step mutates them.
+    public func exportState() -> TrainerState {
+        TrainerState(step: step, parameters: parameters, optimizerKind: optimizer.kind,
+                     optimizerUpdates: optimizer.updates,
+                     optimizerBuffers: optimizer.stateBuffers.map { TrainerState.Buffer(name: $0.name, values: $0.values) },
+                     runningBaseline: runningBaseline, replicasChecked: replicasChecked)
+    }
+
+    /// Continues from `state` (e.g. a checkpoint written by a run of the same config at any
+    /// rank count). Throws, changing nothing, when the state does not fit this trainer.
+    public func restore(_ state: TrainerState) throws {
+        let p = config.shape.parameterCount
+        guard state.step >= 0 else { throw TrainingError.incompatibleState("negative step \(state.step)") }
+        guard state.parameters.count == p else {
+            throw TrainingError.incompatibleState("\(state.parameters.count) parameters, but items=\(config.items), dim=\(config.dim), context_dim=\(config.contextDim) need \(p)")
+        }
+        guard state.optimizerKind == config.optimizer else {
+            throw TrainingError.incompatibleState("optimizer state is \(state.optimizerKind.rawValue), the run uses \(config.optimizer.rawValue)")
+        }
+        var opt = config.optimizer.make(parameterCount: p, learningRate: config.lr)
+        do {
+            try opt.restore(updates: state.optimizerUpdates,
+                            buffers: Dictionary(state.optimizerBuffers.map { ($0.name, $0.values) }, uniquingKeysWith: { a, _ in a }))
+        } catch {
+            throw TrainingError.incompatibleState("\(error)")
+        }
+        step = state.step
+        parameters = state.parameters
+        optimizer = opt
+        runningBaseline = state.runningBaseline
+        replicasChecked = state.replicasChecked
     }
 
     /// Verifies that every rank holds bitwise the same parameters: the first 8 bytes of the

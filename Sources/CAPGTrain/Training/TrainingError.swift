@@ -5,6 +5,7 @@ public enum TrainingError: Error, CustomStringConvertible {
     case io(String)
     case injected(rank: Int, step: Int)
     case replicasDiverged(step: Int)
+    case incompatibleState(String)
 
     public var description: String {
         switch self {
@@ -17,6 +18,8 @@ public enum TrainingError: Error, CustomStringConvertible {
             return "rank \(r): injected failure at step \(s) (inject_failure test option)"
         case .replicasDiverged(let s):
             return "parameter fingerprints differ across ranks after step \(s): replicas diverged (non-deterministic reduction or memory corruption)"
+        case .incompatibleState(let m):
+            return "cannot restore the trainer state: \(m); resume with the config the checkpoint was written with"
         }
     }
 }

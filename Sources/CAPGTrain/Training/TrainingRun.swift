@@ -1,7 +1,8 @@
 import CAPGCore
 import Foundation
 
-/// The final figures of a run, as written to `summary.json`.
+/// The final figures of a run, as written to `summary.json`. Times and counts cover the
+/// whole run, across resumed segments.
 public struct RunSummary: Sendable {
     public var finalValue: Double
     public var finalNormalizedValue: Double
@@ -18,25 +19,50 @@ public struct RunSummary: Sendable {
     public var paramFingerprint: String
     public var meanRewardLast: Double
     public var replicaChecks: Int
+    /// False when the run stopped early on a stop signal (it wrote a checkpoint to resume from).
+    public var completed = true
+    /// The step this segment resumed from (nil: it started at step 0).
+    public var resumedFromStep: Int?
+    /// Job segments so far (1 + resumes).
+    public var segments = 1
+    /// Checkpoints this segment wrote, and their mean write throughput.
+    public var checkpointsWritten = 0
+    public var checkpointWriteMBPerSecond = 0.0
 
     public var json: [String: Any] {
         ["final_value": finalValue, "final_normalized_value": finalNormalizedValue, "recall": recall,
          "random_value": randomValue, "oracle_value": oracleValue, "steps": steps, "ranks": ranks,
          "wall_seconds": wallSeconds, "compute_seconds": computeSeconds, "allreduce_seconds": allreduceSeconds,
          "optimizer_seconds": optimizerSeconds, "io_seconds": ioSeconds, "param_fingerprint": paramFingerprint,
-         "mean_reward_last": meanRewardLast, "replica_checks_passed": replicaChecks]
+         "mean_reward_last": meanRewardLast, "replica_checks_passed": replicaChecks,
+         "completed": completed, "resumed_from_step": resumedFromStep.map { $0 as Any } ?? NSNull(),
+         "segments": segments, "checkpoints_written": checkpointsWritten,
+         "checkpoint_write_mb_per_s": checkpointWriteMBPerSecond]
     }
 }
 
-/// A whole run: builds the trainer, loops over steps, logs, evaluates and summarizes.
-/// Rank 0 alone prints and writes the run directory.
+/// A whole run: builds the trainer (restoring a checkpoint's state if resuming), loops over
+/// steps, logs, evaluates, checkpoints and summarizes. Rank 0 alone prints and writes the
+/// run directory and the checkpoints.
+///
+/// Checkpoints (when a sink is given) are written after every `checkpoint_every`-th step,
+/// after the last step, and after the step at which a stop signal was seen on any rank;
+/// the run then returns with `completed == false`.
 public struct TrainingRun {
     public var config: TrainingConfig
     public var runDirectory: String?
     public var quiet = false
+    /// State to continue from (already verified and identical on every rank).
+    public var resume: TrainingSnapshot?
+    /// Where rank 0 writes checkpoints (nil on other ranks, or for no checkpoints).
+    public var checkpointSink: (any CheckpointSink)?
+    /// Poll `StopSignal` once per step (install the handler first).
+    public var stopOnSignal = false
 
-    public init(config: TrainingConfig, runDirectory: String?, quiet: Bool = false) {
+    public init(config: TrainingConfig, runDirectory: String?, quiet: Bool = false,
+                resume: TrainingSnapshot? = nil, checkpointSink: (any CheckpointSink)? = nil, stopOnSignal: Bool = false) {
         self.config = config; self.runDirectory = runDirectory; self.quiet = quiet
+        self.resume = resume; self.checkpointSink = checkpointSink; self.stopOnSignal = stopOnSignal
     }
 
     /// The resolved configuration as a JSON object (snake_case keys).
@@ -48,24 +74,49 @@ public struct TrainingRun {
     public func run(communicator: any Communicator) throws -> RunSummary {
         let wallStart = Date()
         let trainer = try Trainer(config: config, communicator: communicator)
+        if stopOnSignal { trainer.localStopRequest = { StopSignal.received != nil } }
+        var progress = RunProgress()
+        if let resume {
+            try trainer.restore(resume.state)
+            progress = resume.progress
+            progress.segments += 1
+        }
         let root = communicator.isRoot
-        var ioSeconds = 0.0
-        let dir: RunDirectory? = try root ? runDirectory.map { try RunDirectory(path: $0) } : nil
+        let dir: RunDirectory? = try root ? runDirectory.map { try RunDirectory(path: $0, resumingAfter: resume?.state.step) } : nil
         defer { dir?.close() }
         try dir?.writeJSON("config.json", Self.configJSON(config))
-        let progress = (root && !quiet) ? ProgressReporter(total: config.steps) : nil
+        let reporter = (root && !quiet) ? ProgressReporter(total: config.steps) : nil
         if root && !quiet {
             print(String(format: "capg: %@ (inclusion %@) K=%d N=%d d=%d B=%d on %d rank(s); random ESR value %.4f, oracle %.4f",
                          config.estimator.rawValue, config.inclusion.rawValue, config.k, config.items, config.dim,
                          config.batchSize, communicator.size, trainer.randomValue, trainer.oracleValue))
         }
-        var last = trainer.evaluate()
-        var compute = 0.0, allreduce = 0.0, opt = 0.0, lastReward = 0.0, lastIO = 0.0
-        for _ in 0..<config.steps {
+        // The last evaluation: carried over from the checkpoint when it was computed on the
+        // same evaluation set, else evaluated now (the value of the restored parameters).
+        var last: StepMetrics.Evaluation
+        if let resume, let e = resume.progress.lastEvaluation,
+           resume.config.evalQueries == config.evalQueries, resume.config.evalSamples == config.evalSamples {
+            last = e
+        } else {
+            last = trainer.evaluate()
+            progress.lastEvaluation = last
+            progress.lastEvaluationStep = trainer.step
+        }
+        var lastIO = 0.0, written = 0, writeBytes = 0, writeSeconds = 0.0, stopped = false
+        let priorWall = progress.wallSeconds
+
+        func snapshot() -> TrainingSnapshot {
+            var p = progress
+            p.wallSeconds = priorWall + Date().timeIntervalSince(wallStart)
+            return TrainingSnapshot(config: config, ranks: communicator.size, state: trainer.exportState(), progress: p)
+        }
+
+        while trainer.step < config.steps {
             let m = try trainer.trainStep()
-            compute += m.computeSeconds; allreduce += m.allreduceSeconds; opt += m.optimizerSeconds
-            lastReward = m.meanReward
-            if let e = m.evaluation { last = e }
+            progress.computeSeconds += m.computeSeconds; progress.allreduceSeconds += m.allreduceSeconds
+            progress.optimizerSeconds += m.optimizerSeconds
+            progress.meanRewardLast = m.meanReward
+            if let e = m.evaluation { last = e; progress.lastEvaluation = e; progress.lastEvaluationStep = trainer.step }
             let ioStart = Date()
             if let dir, (m.step + 1) % config.logEvery == 0 || m.evaluation != nil {
                 var row: [(String, Any)] = [
@@ -79,17 +130,34 @@ public struct TrainingRun {
                 row.append(("recall", m.evaluation.map { $0.recall as Any } ?? NSNull()))
                 try dir.append(row: row)
             }
-            progress?.report(step: m.step + 1, reward: m.meanReward, evaluation: m.evaluation, lastEvaluation: last)
+            reporter?.report(step: m.step + 1, reward: m.meanReward, evaluation: m.evaluation, lastEvaluation: last)
+            let due = m.stopRequested || trainer.step == config.steps
+                || (config.checkpointEvery > 0 && trainer.step % config.checkpointEvery == 0)
+            if due, let sink = checkpointSink {
+                let report = try sink.write(snapshot())
+                written += 1; writeBytes += report.bytes; writeSeconds += report.seconds
+                if !quiet {
+                    print(String(format: "checkpoint: step %d → %@ (%.1f MB in %.3f s, %.0f MB/s)", trainer.step, report.path,
+                                 Double(report.bytes) / 1e6, report.seconds, report.megabytesPerSecond))
+                }
+            }
             lastIO = Date().timeIntervalSince(ioStart)
-            ioSeconds += lastIO
+            progress.ioSeconds += lastIO
+            if m.stopRequested { stopped = true; break }
         }
-        let summary = RunSummary(
+        var summary = RunSummary(
             finalValue: last.value, finalNormalizedValue: last.normalizedValue, recall: last.recall,
             randomValue: trainer.randomValue, oracleValue: trainer.oracleValue, steps: trainer.step,
-            ranks: communicator.size, wallSeconds: Date().timeIntervalSince(wallStart),
-            computeSeconds: compute, allreduceSeconds: allreduce, optimizerSeconds: opt, ioSeconds: ioSeconds,
-            paramFingerprint: SHA256.hex(floats: trainer.parameters), meanRewardLast: lastReward,
+            ranks: communicator.size, wallSeconds: priorWall + Date().timeIntervalSince(wallStart),
+            computeSeconds: progress.computeSeconds, allreduceSeconds: progress.allreduceSeconds,
+            optimizerSeconds: progress.optimizerSeconds, ioSeconds: progress.ioSeconds,
+            paramFingerprint: SHA256.hex(floats: trainer.parameters), meanRewardLast: progress.meanRewardLast,
             replicaChecks: trainer.replicasChecked)
+        summary.completed = !stopped
+        summary.resumedFromStep = resume?.state.step
+        summary.segments = progress.segments
+        summary.checkpointsWritten = written
+        summary.checkpointWriteMBPerSecond = writeSeconds > 0 ? Double(writeBytes) / 1e6 / writeSeconds : 0
         try dir?.writeJSON("summary.json", summary.json)
         return summary
     }

@@ -1,0 +1,174 @@
+import CAPGCore
+import CAPGTrain
+import CCheckpointProto
+import Foundation
+
+/// Parses and verifies a whole checkpoint (see `CheckpointFormat`) before returning
+/// anything: magic, every frame's CRC32C, the frame order, the header's consistency with
+/// its own config, every chunk's position and CRC32C, the trailer's frame count and payload
+/// checksum, and the absence of trailing bytes. Any failure is a `CheckpointError`; the
+/// result is all or nothing. Messages are unpacked by protobuf-c's generated
+/// `capg__v1__frame__unpack`, which validates the wire format. O(bytes).
+public enum CheckpointDecoder {
+    public static func decode(_ bytes: [UInt8]) throws -> DecodedCheckpoint {
+        try bytes.withUnsafeBytes { try decode($0) }
+    }
+
+    public static func decode(_ bytes: UnsafeRawBufferPointer) throws -> DecodedCheckpoint {
+        var reader = FrameReader(bytes: bytes)
+        try reader.checkMagic()
+
+        // Header.
+        let header = try reader.next()
+        defer { capg__v1__frame__free_unpacked(header.frame, nil) }
+        guard header.frame.pointee.body_case == CAPG__V1__FRAME__BODY_HEADER, let h = header.frame.pointee.header else {
+            throw CheckpointError.malformed("the first frame is not the header")
+        }
+        let meta = try HeaderFields(h, fileBytes: bytes.count)
+
+        // Chunks into freshly allocated tensors.
+        var storage = meta.tensorPlan.map { [Float](repeating: 0, count: $0.bytes / 4) }
+        for (ti, t) in meta.tensors.enumerated() {
+            var offset = 0
+            for ci in 0..<t.chunks {
+                let f = try reader.next()
+                defer { capg__v1__frame__free_unpacked(f.frame, nil) }
+                guard f.frame.pointee.body_case == CAPG__V1__FRAME__BODY_CHUNK, let c = f.frame.pointee.chunk else {
+                    throw CheckpointError.malformed("frame \(f.index) (byte \(f.offset)) should be chunk \(ci) of tensor \(t.name)")
+                }
+                let chunk = c.pointee
+                guard chunk.tensor_index == UInt32(ti), chunk.chunk_index == UInt32(ci) else {
+                    throw CheckpointError.malformed("chunks out of order: frame \(f.index) holds chunk \(chunk.chunk_index) of tensor \(chunk.tensor_index), expected chunk \(ci) of tensor \(ti) (\(t.name))")
+                }
+                let len = chunk.data.len
+                guard chunk.offset == UInt64(offset), len % 4 == 0, len <= meta.chunkBytes, offset + len <= t.bytes,
+                      len > 0 || t.bytes == 0, len == 0 || chunk.data.data != nil else {
+                    throw CheckpointError.malformed("chunk \(ci) of tensor \(t.name): offset \(chunk.offset), \(len) bytes do not fit a tensor of \(t.bytes) bytes in chunks of \(meta.chunkBytes)")
+                }
+                let data = UnsafeRawBufferPointer(start: chunk.data.data, count: len)
+                let crc = CRC32C.checksum(data)
+                guard crc == chunk.crc32c else {
+                    throw CheckpointError.checksumMismatch(what: "chunk \(ci) of tensor \(t.name)", stored: chunk.crc32c, computed: crc)
+                }
+                if len > 0 {
+                    storage[ti].withUnsafeMutableBytes { dst in
+                        (dst.baseAddress! + offset).copyMemory(from: data.baseAddress!, byteCount: len)
+                    }
+                }
+                offset += len
+            }
+            guard offset == t.bytes else {
+                throw CheckpointError.malformed("tensor \(t.name): \(t.chunks) chunk(s) hold \(offset) bytes, the header says \(t.bytes)")
+            }
+        }
+
+        // Trailer.
+        let payloadEnd = reader.offset
+        let payloadCRC = reader.payloadCRC
+        let framesBefore = reader.frames
+        if reader.atEnd {
+            throw CheckpointError.truncated("the file ends after the last chunk, before the trailer")
+        }
+        let t = try reader.next()
+        defer { capg__v1__frame__free_unpacked(t.frame, nil) }
+        guard t.frame.pointee.body_case == CAPG__V1__FRAME__BODY_TRAILER, let tr = t.frame.pointee.trailer else {
+            throw CheckpointError.malformed("frame \(t.index) (byte \(t.offset)) should be the trailer")
+        }
+        guard tr.pointee.frame_count == UInt64(framesBefore),
+              tr.pointee.payload_bytes == UInt64(payloadEnd - CheckpointFormat.magic.count) else {
+            throw CheckpointError.malformed("the trailer counts \(tr.pointee.frame_count) frames and \(tr.pointee.payload_bytes) payload bytes, the file has \(framesBefore) and \(payloadEnd - CheckpointFormat.magic.count)")
+        }
+        guard tr.pointee.payload_crc32c == payloadCRC else {
+            throw CheckpointError.checksumMismatch(what: "the payload", stored: tr.pointee.payload_crc32c, computed: payloadCRC)
+        }
+        if !reader.atEnd { throw CheckpointError.trailingData(bytes: bytes.count - reader.offset) }
+
+        // Assemble.
+        var parameters = [Float](repeating: 0, count: meta.config.shape.parameterCount)
+        var buffers: [TrainerState.Buffer] = []
+        for (i, plan) in meta.tensorPlan.enumerated() {
+            if let off = plan.parameterOffset {
+                parameters.withUnsafeMutableBufferPointer { dst in
+                    storage[i].withUnsafeBufferPointer { src in
+                        guard src.count > 0 else { return }
+                        (dst.baseAddress! + off).update(from: src.baseAddress!, count: src.count)
+                    }
+                }
+            } else {
+                buffers.append(TrainerState.Buffer(name: meta.tensors[i].name, values: storage[i]))
+            }
+            storage[i] = []
+        }
+        let state = TrainerState(step: meta.step, parameters: parameters, optimizerKind: meta.config.optimizer,
+                                 optimizerUpdates: meta.optimizerUpdates, optimizerBuffers: buffers,
+                                 runningBaseline: meta.runningBaseline, replicasChecked: meta.replicaChecks)
+        return DecodedCheckpoint(
+            snapshot: TrainingSnapshot(config: meta.config, ranks: meta.ranks, state: state, progress: meta.progress),
+            schemaVersion: meta.schemaVersion, writerVersion: meta.writerVersion, createdUnixMs: meta.createdUnixMs,
+            configHash: meta.configHash, tensors: meta.tensors, chunkBytes: meta.chunkBytes, frames: framesBefore,
+            fileBytes: bytes.count, payloadCRC32C: payloadCRC)
+    }
+}
+
+/// Walks the frames of a checkpoint, checking each prefix and CRC32C before unpacking it.
+struct FrameReader {
+    let bytes: UnsafeRawBufferPointer
+    private(set) var offset = 0
+    private(set) var frames = 0
+    /// CRC32C of bytes [magic end, offset).
+    private(set) var payloadCRC: UInt32 = 0
+
+    init(bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
+
+    var atEnd: Bool { offset == bytes.count }
+
+    mutating func checkMagic() throws {
+        let magic = CheckpointFormat.magic
+        if bytes.isEmpty { throw CheckpointError.notACheckpoint("the file is empty") }
+        let head = Array(bytes.prefix(magic.count))
+        if head.count < magic.count {
+            if head == Array(magic.prefix(head.count)) {
+                throw CheckpointError.truncated("the file ends inside the 8-byte magic (\(head.count) bytes)")
+            }
+            throw CheckpointError.notACheckpoint("\(bytes.count) byte(s) that do not start with the capg magic")
+        }
+        if head != magic {
+            if head.prefix(7) == magic.prefix(7) {
+                throw CheckpointError.wrongMagic(found: "\"" + String(decoding: head.map { $0 >= 32 && $0 < 127 ? $0 : 63 }, as: UTF8.self) + "\"")
+            }
+            let shown = head.map { String(format: "%02x", $0) }.joined(separator: " ")
+            throw CheckpointError.notACheckpoint("it starts with bytes \(shown), not \"CAPGCKP1\"")
+        }
+        offset = magic.count
+    }
+
+    /// The next frame, unpacked (the caller frees it with `capg__v1__frame__free_unpacked`).
+    mutating func next() throws -> (frame: UnsafeMutablePointer<Capg__V1__Frame>, index: Int, offset: Int) {
+        let start = offset, index = frames
+        let left = bytes.count - offset
+        guard left >= CheckpointFormat.framePrefixBytes else {
+            throw CheckpointError.truncated("frame \(index) at byte \(start) needs an 8-byte prefix, \(left) byte(s) left")
+        }
+        let length = Int(UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: offset, as: UInt32.self)))
+        let stored = UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: offset + 4, as: UInt32.self))
+        guard length <= CheckpointFormat.maxFrameBytes else {
+            throw CheckpointError.malformed("frame \(index) at byte \(start) claims \(length) bytes, above the \(CheckpointFormat.maxFrameBytes)-byte limit (a corrupted length)")
+        }
+        guard length <= left - CheckpointFormat.framePrefixBytes else {
+            throw CheckpointError.truncated("frame \(index) at byte \(start) needs \(length) bytes, \(left - CheckpointFormat.framePrefixBytes) left (or its length is corrupted)")
+        }
+        let body = UnsafeRawBufferPointer(rebasing: bytes[(offset + 8)..<(offset + 8 + length)])
+        let computed = CRC32C.checksum(body)
+        guard computed == stored else {
+            throw CheckpointError.checksumMismatch(what: "frame \(index) (byte \(start), \(length) bytes)", stored: stored, computed: computed)
+        }
+        guard let frame = capg__v1__frame__unpack(nil, length, body.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+            throw CheckpointError.malformed("frame \(index) (byte \(start)) is not a valid capg.v1.Frame message")
+        }
+        let prefixCRC = CRC32C.checksum(UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + 8)]))
+        payloadCRC = CRC32C.combine(CRC32C.combine(payloadCRC, prefixCRC, lengthB: 8), computed, lengthB: length)
+        offset += 8 + length
+        frames += 1
+        return (frame, index, start)
+    }
+}

@@ -1,0 +1,62 @@
+import CAPGCore
+import CAPGTrain
+
+/// The container layout of a checkpoint file (see proto/capg/v1/checkpoint.proto):
+///
+///     "CAPGCKP1" ‖ frame(Header) ‖ frame(TensorChunk)* ‖ frame(Trailer)
+///     frame(m) = u32le(len) ‖ u32le(CRC32C(bytes)) ‖ bytes,  bytes = packed capg.v1.Frame
+///
+/// The trailer's payload checksum is the CRC32C of every byte between the magic and the
+/// trailer frame (prefixes included), assembled from the frame checksums with
+/// `CRC32C.combine`. Floats are stored little-endian (the byte order of every platform
+/// capg builds on; a big-endian build fails to compile below).
+public enum CheckpointFormat {
+    public static let magic: [UInt8] = Array("CAPGCKP1".utf8)
+    /// The in-header magic string.
+    public static let headerMagic = "capg.checkpoint"
+    /// The schema version this build writes and the newest it reads.
+    public static let schemaVersion = 1
+    public static let writerVersion = "capg 0.1.0"
+    /// Bytes of the frame prefix (length + CRC32C).
+    public static let framePrefixBytes = 8
+    /// Default data bytes per tensor chunk: 4 MiB.
+    public static let defaultChunkBytes = 4 << 20
+    /// The reader refuses frames above this size (a corrupted length must not make it
+    /// allocate gigabytes).
+    public static let maxFrameBytes = 1 << 30
+    /// The generator named in the RNG state.
+    public static let generator = "philox4x32-10 keyed by (seed, step, query id, sample)"
+
+    /// File name of the checkpoint after `step` steps; zero-padded so names sort by step.
+    public static func fileName(step: Int) -> String {
+        let s = String(step)
+        return "ckpt-" + String(repeating: "0", count: max(0, 10 - s.count)) + s + ".capgckpt"
+    }
+
+    /// The step encoded in a checkpoint file name, nil for any other name (temp files,
+    /// the `latest` pointer, foreign files).
+    public static func step(fromFileName name: String) -> Int? {
+        guard name.hasPrefix("ckpt-"), name.hasSuffix(".capgckpt") else { return nil }
+        let digits = name.dropFirst(5).dropLast(9)
+        guard !digits.isEmpty, digits.allSatisfy(\.isASCII), digits.allSatisfy(\.isNumber) else { return nil }
+        return Int(digits)
+    }
+
+    /// The name of the pointer file naming the newest checkpoint of a directory.
+    public static let latestPointer = "latest"
+
+    /// The tensors a checkpoint of `config` holds, in file order: the parameter tensors
+    /// `param.W` (d×dx), `param.E` (N×d), `param.b` (N), then the optimizer's state
+    /// buffers (e.g. `adam.m`, `adam.v`, each of the parameter count).
+    public static func expectedTensors(config: TrainingConfig) -> [(name: String, shape: [Int])] {
+        let shape = config.shape
+        var out = shape.tensors.map { ("param." + $0.name, $0.shape) }
+        let names = config.optimizer.make(parameterCount: 0, learningRate: config.lr).stateBuffers.map(\.name)
+        for n in names { out.append((n, [shape.parameterCount])) }
+        return out
+    }
+}
+
+#if !_endian(little)
+#error("capg checkpoints store little-endian floats; add byte swapping for big-endian hosts")
+#endif

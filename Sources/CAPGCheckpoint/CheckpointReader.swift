@@ -1,0 +1,84 @@
+import CAPGTrain
+import Foundation
+
+/// A checkpoint read from disk and fully verified, with the time it took.
+public struct LoadedCheckpoint: Sendable {
+    public var path: String
+    public var bytes: [UInt8]
+    public var checkpoint: DecodedCheckpoint
+    public var readSeconds: Double
+    public var verifySeconds: Double
+    /// Read + verify throughput in MB/s (10⁶ bytes).
+    public var megabytesPerSecond: Double {
+        let t = readSeconds + verifySeconds
+        return t > 0 ? Double(bytes.count) / 1e6 / t : 0
+    }
+}
+
+/// Finds and reads checkpoints: a path may name a checkpoint file, a `latest` pointer, or
+/// a checkpoint directory (meaning the checkpoint its `latest` names).
+public enum CheckpointReader {
+    /// The checkpoint file a user-given path stands for.
+    public static func resolve(_ path: String) throws -> String {
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
+            throw CheckpointError.unreadable(path: path, reason: "no such file or directory")
+        }
+        if isDir.boolValue { return try follow(pointer: path + "/" + CheckpointFormat.latestPointer) }
+        if URL(fileURLWithPath: path).lastPathComponent == CheckpointFormat.latestPointer { return try follow(pointer: path) }
+        return path
+    }
+
+    /// The file a `latest` pointer names (a file name in the pointer's directory).
+    static func follow(pointer: String) throws -> String {
+        let bytes = try POSIXFile.readAll(pointer)
+        let name = String(decoding: bytes, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        guard CheckpointFormat.step(fromFileName: name) != nil else {
+            throw CheckpointError.notACheckpoint("\(pointer) should name a ckpt-<step>.capgckpt file, it holds \(bytes.count) byte(s)")
+        }
+        return URL(fileURLWithPath: pointer).deletingLastPathComponent().path + "/" + name
+    }
+
+    /// Reads and verifies the checkpoint at `path` (resolved as above).
+    public static func load(_ path: String) throws -> LoadedCheckpoint {
+        let file = try resolve(path)
+        let t0 = Date()
+        let bytes = try POSIXFile.readAll(file)
+        let t1 = Date()
+        let decoded = try CheckpointDecoder.decode(bytes)
+        return LoadedCheckpoint(path: file, bytes: bytes, checkpoint: decoded,
+                                readSeconds: t1.timeIntervalSince(t0), verifySeconds: Date().timeIntervalSince(t1))
+    }
+
+    /// Checkpoint files of a directory, newest step first.
+    public static func candidates(in directory: String) -> [(step: Int, path: String)] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        return names.compactMap { n in CheckpointFormat.step(fromFileName: n).map { ($0, directory + "/" + n) } }
+            .sorted { $0.step > $1.step }
+    }
+
+    /// `--resume auto`: the newest checkpoint of `directory` that verifies, plus every
+    /// newer one skipped and why. Nil when the directory holds no checkpoint; throws
+    /// `.noValidCheckpoint` when it holds some but none verifies, and the compatibility
+    /// error when the newest valid one does not fit the run config `run`.
+    public static func newestValid(in directory: String, compatibleWith run: TrainingConfig?) throws
+        -> (loaded: LoadedCheckpoint, skipped: [String])? {
+        let found = candidates(in: directory)
+        if found.isEmpty { return nil }
+        var skipped: [String] = []
+        for c in found {
+            let loaded: LoadedCheckpoint
+            do {
+                loaded = try load(c.path)
+            } catch {
+                skipped.append("\(URL(fileURLWithPath: c.path).lastPathComponent): \(error)")
+                continue
+            }
+            // A checkpoint that verifies but does not fit the run is the run's problem (a
+            // changed config), not the file's: older checkpoints would not fit either.
+            if let run { try loaded.checkpoint.checkCompatible(with: run) }
+            return (loaded, skipped)
+        }
+        throw CheckpointError.noValidCheckpoint(directory: directory, skipped: skipped)
+    }
+}

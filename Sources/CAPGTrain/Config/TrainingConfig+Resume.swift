@@ -1,0 +1,49 @@
+import Foundation
+
+extension TrainingConfig {
+    /// Keys that may differ between a checkpoint and the run that resumes from it: they
+    /// change how long the run goes, what it logs, evaluates and checkpoints, but not the
+    /// training trajectory (parameters after each step). Every other key defines the
+    /// trajectory, so a difference there makes the checkpoint incompatible.
+    public static let resumeMutableKeys: Set<String> = [
+        "steps", "eval_queries", "eval_samples", "eval_every", "log_every", "check_every",
+        "checkpoint_every", "keep_checkpoints", "inject_failure",
+    ]
+
+    /// The config as a JSON object with snake_case keys.
+    public var jsonObject: [String: Any] {
+        // Encoding a struct of numbers, strings and enums cannot fail.
+        let data = try! JSONEncoder().encode(self)
+        return try! JSONSerialization.jsonObject(with: data) as! [String: Any]
+    }
+
+    /// The config as canonical JSON text (sorted keys), as stored in checkpoints.
+    public var canonicalJSON: String {
+        let data = try! JSONSerialization.data(withJSONObject: jsonObject, options: [.sortedKeys])
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    /// SHA-256 (hex) of the canonical JSON of the trajectory-defining keys: two configs
+    /// with the same hash train the same parameters step by step. O(keys).
+    public var trajectoryHash: String {
+        let object = jsonObject.filter { !Self.resumeMutableKeys.contains($0.key) }
+        let data = try! JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
+        return SHA256.hex(data)
+    }
+
+    /// The trajectory-defining keys whose values differ between `self` (a checkpoint's
+    /// config) and `run` (the config of the run that wants to resume), with both values
+    /// as JSON text; empty when the checkpoint is compatible.
+    public func resumeIncompatibilities(with run: TrainingConfig) -> [(key: String, checkpoint: String, run: String)] {
+        let a = jsonObject, b = run.jsonObject
+        func text(_ v: Any?) -> String {
+            guard let v else { return "absent" }
+            if let s = v as? String { return "\"\(s)\"" }
+            return "\(v)"
+        }
+        return Set(a.keys).union(b.keys).subtracting(Self.resumeMutableKeys).sorted().compactMap { key in
+            let x = text(a[key]), y = text(b[key])
+            return x == y ? nil : (key, x, y)
+        }
+    }
+}

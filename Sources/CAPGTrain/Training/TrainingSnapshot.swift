@@ -1,0 +1,49 @@
+/// Run totals carried across job segments (a segment ends at a stop signal, a crash or the
+/// last step), so that a resumed run's summary covers the whole run, and the last
+/// evaluation is known from the first resumed step on.
+public struct RunProgress: Sendable, Equatable {
+    public var computeSeconds = 0.0
+    public var allreduceSeconds = 0.0
+    public var optimizerSeconds = 0.0
+    public var ioSeconds = 0.0
+    public var wallSeconds = 0.0
+    public var meanRewardLast = 0.0
+    /// The most recent evaluation and the step after which it ran.
+    public var lastEvaluation: StepMetrics.Evaluation?
+    public var lastEvaluationStep = 0
+    /// Job segments that produced this state (1 + number of resumes).
+    public var segments = 1
+
+    public init() {}
+}
+
+/// What a checkpoint holds: the resolved config, the trainer state and the run totals.
+/// Produced by `TrainingRun` on rank 0, written by a `CheckpointSink`, and read back (on
+/// every rank) to resume.
+public struct TrainingSnapshot: Sendable, Equatable {
+    public var config: TrainingConfig
+    /// Ranks of the job that wrote it (informational; resume works at any rank count).
+    public var ranks: Int
+    public var state: TrainerState
+    public var progress: RunProgress
+
+    public init(config: TrainingConfig, ranks: Int, state: TrainerState, progress: RunProgress) {
+        self.config = config; self.ranks = ranks; self.state = state; self.progress = progress
+    }
+}
+
+/// What writing one checkpoint cost.
+public struct CheckpointWriteReport: Sendable {
+    public var path: String
+    public var bytes: Int
+    public var seconds: Double
+    public init(path: String, bytes: Int, seconds: Double) { self.path = path; self.bytes = bytes; self.seconds = seconds }
+    /// Write throughput in MB/s (10⁶ bytes), including fsync and rename.
+    public var megabytesPerSecond: Double { seconds > 0 ? Double(bytes) / 1e6 / seconds : 0 }
+}
+
+/// Where `TrainingRun` sends checkpoints (on rank 0 only; parameters are replicated). The
+/// file format lives in CAPGCheckpoint; this protocol keeps the trainer independent of it.
+public protocol CheckpointSink: AnyObject {
+    func write(_ snapshot: TrainingSnapshot) throws -> CheckpointWriteReport
+}

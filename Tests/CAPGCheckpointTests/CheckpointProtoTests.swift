@@ -1,0 +1,30 @@
+import Foundation
+import XCTest
+
+/// The committed protobuf-c code is exactly what scripts/generate-proto.sh makes of the schema.
+final class CheckpointProtoTests: XCTestCase {
+    func testGeneratedCodeMatchesSchema() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let which = Process()
+        which.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        which.arguments = ["sh", "-c", "command -v protoc-c"]
+        which.standardOutput = Pipe()
+        try which.run(); which.waitUntilExit()
+        if which.terminationStatus != 0 {
+            throw XCTSkip("protoc-c is not installed (apt-get install protobuf-c-compiler); cannot check the generated code")
+        }
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("capg-proto-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: out) }
+        let p = Process()
+        p.executableURL = root.appendingPathComponent("scripts/generate-proto.sh")
+        p.arguments = [out.path]
+        p.standardOutput = Pipe()
+        try p.run(); p.waitUntilExit()
+        XCTAssertEqual(p.terminationStatus, 0)
+        for file in ["checkpoint.pb-c.c", "include/capg/v1/checkpoint.pb-c.h"] {
+            let committed = try Data(contentsOf: root.appendingPathComponent("Sources/CCheckpointProto/" + file))
+            let fresh = try Data(contentsOf: out.appendingPathComponent(file))
+            XCTAssertEqual(committed, fresh, "\(file) differs from the schema: run scripts/generate-proto.sh and commit the result")
+        }
+    }
+}

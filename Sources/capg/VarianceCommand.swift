@@ -62,10 +62,12 @@ struct VarianceCommand: ParsableCommand {
             let data = try JSONSerialization.data(withJSONObject: rows.map(\.json), options: [.prettyPrinted, .sortedKeys])
             print(String(decoding: data, as: UTF8.self))
         } else {
-            print(String(format: "%-6@ %-12@ %6@ %16@ %16@ %10@ %10@", "est", "inclusion", "k", "var_scores", "var_params", "cosine", "snr"))
+            print(leftAligned("est", 6), leftAligned("inclusion", 12), rightAligned("k", 6), rightAligned("var_scores", 16),
+                  rightAligned("var_params", 16), rightAligned("cosine", 10), rightAligned("snr", 10))
             for r in rows {
-                print(String(format: "%-6@ %-12@ %6d %16.6g %16.6g %10.4f %10.4f", r.estimator.rawValue,
-                             r.inclusion?.rawValue ?? "-", r.k, r.varianceScores, r.varianceParams, r.cosineToReference, r.snr))
+                print(leftAligned(r.estimator.rawValue, 6), leftAligned(r.inclusion?.rawValue ?? "-", 12),
+                      String(format: "%6d %16.6g %16.6g %10.4f %10.4f", r.k, r.varianceScores, r.varianceParams,
+                             r.cosineToReference, r.snr))
             }
         }
     }

@@ -26,8 +26,13 @@ public enum CheckpointDecoder {
         }
         let meta = try HeaderFields(h, fileBytes: bytes.count)
 
-        // Chunks into freshly allocated tensors.
-        var storage = meta.tensorPlan.map { [Float](repeating: 0, count: $0.bytes / 4) }
+        // Chunks, copied straight into their final arrays: the parameter tensors into the
+        // flat [W | E | b] buffer at their offsets, optimizer buffers into arrays of their
+        // own. Float has no invalid bit patterns and every byte is overwritten before the
+        // arrays are returned (checked per tensor below), so they start uninitialized.
+        func uninitialized(_ n: Int) -> [Float] { [Float](unsafeUninitializedCapacity: n) { _, c in c = n } }
+        var parameters = uninitialized(meta.config.shape.parameterCount)
+        var buffers = meta.tensorPlan.map { $0.parameterOffset == nil ? uninitialized($0.bytes / 4) : [] }
         for (ti, t) in meta.tensors.enumerated() {
             var offset = 0
             for ci in 0..<t.chunks {
@@ -51,8 +56,13 @@ public enum CheckpointDecoder {
                     throw CheckpointError.checksumMismatch(what: "chunk \(ci) of tensor \(t.name)", stored: chunk.crc32c, computed: crc)
                 }
                 if len > 0 {
-                    storage[ti].withUnsafeMutableBytes { dst in
-                        (dst.baseAddress! + offset).copyMemory(from: data.baseAddress!, byteCount: len)
+                    func copy(_ dst: UnsafeMutableRawBufferPointer, at byteOffset: Int) {
+                        (dst.baseAddress! + byteOffset).copyMemory(from: data.baseAddress!, byteCount: len)
+                    }
+                    if let p = meta.tensorPlan[ti].parameterOffset {
+                        parameters.withUnsafeMutableBytes { copy($0, at: p * 4 + offset) }
+                    } else {
+                        buffers[ti].withUnsafeMutableBytes { copy($0, at: offset) }
                     }
                 }
                 offset += len
@@ -83,24 +93,13 @@ public enum CheckpointDecoder {
         }
         if !reader.atEnd { throw CheckpointError.trailingData(bytes: bytes.count - reader.offset) }
 
-        // Assemble.
-        var parameters = [Float](repeating: 0, count: meta.config.shape.parameterCount)
-        var buffers: [TrainerState.Buffer] = []
-        for (i, plan) in meta.tensorPlan.enumerated() {
-            if let off = plan.parameterOffset {
-                parameters.withUnsafeMutableBufferPointer { dst in
-                    storage[i].withUnsafeBufferPointer { src in
-                        guard src.count > 0 else { return }
-                        (dst.baseAddress! + off).update(from: src.baseAddress!, count: src.count)
-                    }
-                }
-            } else {
-                buffers.append(TrainerState.Buffer(name: meta.tensors[i].name, values: storage[i]))
-            }
-            storage[i] = []
+        // Assemble. The manifest matched the config's expected tensors, so the parameter
+        // tensors tile the flat buffer exactly.
+        let optimizerBuffers = meta.tensors.indices.compactMap { i in
+            meta.tensorPlan[i].parameterOffset == nil ? TrainerState.Buffer(name: meta.tensors[i].name, values: buffers[i]) : nil
         }
         let state = TrainerState(step: meta.step, parameters: parameters, optimizerKind: meta.config.optimizer,
-                                 optimizerUpdates: meta.optimizerUpdates, optimizerBuffers: buffers,
+                                 optimizerUpdates: meta.optimizerUpdates, optimizerBuffers: optimizerBuffers,
                                  runningBaseline: meta.runningBaseline, replicasChecked: meta.replicaChecks)
         return DecodedCheckpoint(
             snapshot: TrainingSnapshot(config: meta.config, ranks: meta.ranks, state: state, progress: meta.progress),

@@ -1,7 +1,29 @@
 #!/usr/bin/env bash
-# The whole test suite: installs what is needed, builds, runs every XCTest suite.
-set -euo pipefail
+# The whole test suite: installs what is needed, builds, runs every XCTest suite (unit,
+# statistical, finite-difference, checkpoint, and multi-rank tests under real mpirun), then
+# submits the real Slurm batch scripts to a local single-node Slurm (cluster/test-slurm.sh).
+set -uo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh debug
-swift build --build-tests 2>&1 | grep -Ev '^\[[0-9]+/[0-9]+\]' || true
-swift test --skip-build
+scripts/setup.sh debug || exit 1
+swift build --build-tests 2>&1 | grep -Ev '^\[[0-9]+/[0-9]+\]'
+[ "${PIPESTATUS[0]}" -eq 0 ] || { echo "capg: build failed" >&2; exit 1; }
+
+LOG="$(mktemp /tmp/capg-xctest.XXXXXX)"
+swift test --skip-build 2>&1 | tee "$LOG"
+xc_code=${PIPESTATUS[0]}
+# "Test Suite 'All tests' ... Executed N tests, with F failures"
+read -r xc_total xc_failed < <(grep -A1 "Suite 'All tests'" "$LOG" | sed -nE 's/.*Executed ([0-9]+) tests?, with ([0-9]+) failures?.*/\1 \2/p' | tail -1)
+xc_total=${xc_total:-0}; xc_failed=${xc_failed:-0}
+[ "$xc_code" -ne 0 ] && [ "$xc_failed" -eq 0 ] && xc_failed=1   # a crash counts as a failure
+
+SLOG="$(mktemp /tmp/capg-slurm.XXXXXX)"
+bash cluster/test-slurm.sh .build/debug/capg 2>&1 | tee "$SLOG"
+sl_code=${PIPESTATUS[0]}
+read -r sl_passed sl_failed < <(sed -nE 's/^slurm: ([0-9]+) passed, ([0-9]+) failed$/\1 \2/p' "$SLOG" | tail -1)
+sl_passed=${sl_passed:-0}; sl_failed=${sl_failed:-0}
+[ "$sl_code" -ne 0 ] && [ "$sl_failed" -eq 0 ] && sl_failed=1
+
+passed=$(( xc_total - xc_failed + sl_passed )); failed=$(( xc_failed + sl_failed ))
+echo "XCTest: $xc_total tests, $xc_failed failed; Slurm: $sl_passed passed, $sl_failed failed"
+echo "capg: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -10,7 +10,7 @@ struct CheckpointCommand: ParsableCommand {
         commandName: "checkpoint",
         abstract: "Inspect, verify or benchmark capg checkpoint files.",
         discussion: """
-        PATH may be a checkpoint file (ckpt-<step>.capgckpt), a `latest` pointer file, or a
+        PATH may be a checkpoint file (ckpt-<step>.capgckpt), a `latest` pointer file, or a \
         checkpoint directory (meaning the checkpoint its `latest` names).
         """,
         subcommands: [Inspect.self, Verify.self, Bench.self])

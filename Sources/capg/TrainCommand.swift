@@ -8,29 +8,29 @@ struct TrainCommand: ParsableCommand {
         commandName: "train",
         abstract: "Train the ESR on the synthetic environment and write a run directory.",
         discussion: """
-        Run it alone or under an MPI launcher (mpirun -np P capg train ..., srun --mpi=pmix):
-        ranks shard each global batch, one allreduce per step merges the gradients, and rank 0
-        alone prints progress and writes the run directory: config.json (the resolved
-        configuration), metrics.jsonl and metrics.csv (one row per logged step) and
-        summary.json (final_value, final_normalized_value, recall, steps, wall_seconds,
+        Run it alone or under an MPI launcher (mpirun -np P capg train ..., srun --mpi=pmix): \
+        ranks shard each global batch, one allreduce per step merges the gradients, and rank 0 \
+        alone prints progress and writes the run directory: config.json (the resolved \
+        configuration), metrics.jsonl and metrics.csv (one row per logged step) and \
+        summary.json (final_value, final_normalized_value, recall, steps, wall_seconds, \
         ranks, compute/allreduce/optimizer/io seconds, param_fingerprint, completed).
 
-        Checkpoints: rank 0 writes <checkpoint-dir>/ckpt-<step>.capgckpt every
-        --checkpoint-every steps, after the last step, and on a stop signal (atomically:
-        temp file, fsync, rename; the newest --keep-checkpoints are kept and `latest` names
-        the newest). --resume auto continues from the newest checkpoint that verifies (and
-        starts fresh if there is none), reporting newer ones it skipped; --resume PATH
-        requires that checkpoint. Only steps, evaluation, logging and checkpoint settings may
-        differ from the checkpoint's config; the rank count may differ too. At the same rank
+        Checkpoints: rank 0 writes <checkpoint-dir>/ckpt-<step>.capgckpt every \
+        --checkpoint-every steps, after the last step, and on a stop signal (atomically: \
+        temp file, fsync, rename; the newest --keep-checkpoints are kept and `latest` names \
+        the newest). --resume auto continues from the newest checkpoint that verifies (and \
+        starts fresh if there is none), reporting newer ones it skipped; --resume PATH \
+        requires that checkpoint. Only steps, evaluation, logging and checkpoint settings may \
+        differ from the checkpoint's config; the rank count may differ too. At the same rank \
         count the resumed run is bitwise identical to an uninterrupted one.
 
-        Signals: SIGTERM or SIGUSR1 (Slurm: before preemption or, with --signal, before the
-        time limit) on any rank makes every rank finish the current step, write a checkpoint
-        and exit 75, so a batch script can requeue the job (e.g. `[ $? -eq 75 ] && scontrol
+        Signals: SIGTERM or SIGUSR1 (Slurm: before preemption or, with --signal, before the \
+        time limit) on any rank makes every rank finish the current step, write a checkpoint \
+        and exit 75, so a batch script can requeue the job (e.g. `[ $? -eq 75 ] && scontrol \
         requeue $SLURM_JOB_ID`) and resume with --resume auto.
 
-        Exit codes: 0 success; 1 runtime error (any rank; under MPI the job is aborted with
-        the rank named), including a checkpoint that cannot be resumed; 64 usage error;
+        Exit codes: 0 success; 1 runtime error (any rank; under MPI the job is aborted with \
+        the rank named), including a checkpoint that cannot be resumed; 64 usage error; \
         75 stopped by SIGTERM/SIGUSR1 after writing a checkpoint (requeue and resume).
         """)
 

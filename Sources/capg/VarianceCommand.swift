@@ -8,9 +8,9 @@ struct VarianceCommand: ParsableCommand {
         commandName: "variance",
         abstract: "Gradient variance, bias (cosine to a reference) and SNR of each estimator at fixed parameters, per K.",
         discussion: """
-        variance_scores = tr Cov[ĝ] w.r.t. the N scores; variance_params = tr Cov w.r.t. the
-        two-tower parameters; cosine_to_reference = cos(mean estimate, reference), the reference
-        being the exact gradient (tiny N) or a high-sample leave-one-out V-PG (unbiased);
+        variance_scores = tr Cov[ĝ] w.r.t. the N scores; variance_params = tr Cov w.r.t. the \
+        two-tower parameters; cosine_to_reference = cos(mean estimate, reference), the reference \
+        being the exact gradient (tiny N) or a high-sample leave-one-out V-PG (unbiased); \
         snr = ‖mean‖/√tr Cov for one draw. Averaged over --contexts evaluation contexts.
         """)
 

@@ -31,7 +31,7 @@ public enum CheckpointDecoder {
         // own. Float has no invalid bit patterns and every byte is overwritten before the
         // arrays are returned (checked per tensor below), so they start uninitialized.
         func uninitialized(_ n: Int) -> [Float] { [Float](unsafeUninitializedCapacity: n) { _, c in c = n } }
-        var parameters = uninitialized(meta.config.shape.parameterCount)
+        var parameters = uninitialized(meta.config.parameterCount)
         var buffers = meta.tensorPlan.map { $0.parameterOffset == nil ? uninitialized($0.bytes / 4) : [] }
         for (ti, t) in meta.tensors.enumerated() {
             var offset = 0

@@ -31,12 +31,12 @@ public struct CheckpointEncoder {
 
     /// The tensors of a snapshot in file order (`CheckpointFormat.expectedTensors`).
     static func tensors(of snapshot: TrainingSnapshot) throws -> [TensorSource] {
-        let shape = snapshot.config.shape
+        let count = snapshot.config.parameterCount
         let state = snapshot.state
-        guard state.parameters.count == shape.parameterCount else {
-            throw CheckpointError.tensorShapeMismatch(name: "parameters", expected: [shape.parameterCount], found: [state.parameters.count])
+        guard state.parameters.count == count else {
+            throw CheckpointError.tensorShapeMismatch(name: "parameters", expected: [count], found: [state.parameters.count])
         }
-        var out = shape.tensors.map { t in
+        var out = snapshot.config.parameterTensors.map { t in
             TensorSource(name: "param." + t.name, shape: t.shape, values: state.parameters, offset: t.offset,
                          count: t.shape.reduce(1, *))
         }

@@ -46,13 +46,12 @@ public enum CheckpointFormat {
     public static let latestPointer = "latest"
 
     /// The tensors a checkpoint of `config` holds, in file order: the parameter tensors
-    /// `param.W` (d×dx), `param.E` (N×d), `param.b` (N), then the optimizer's state
+    /// (`param.W` (d×dx), `param.E` (N×d), `param.b` (N) for the two-tower ESR), then the optimizer's state
     /// buffers (e.g. `adam.m`, `adam.v`, each of the parameter count).
     public static func expectedTensors(config: TrainingConfig) -> [(name: String, shape: [Int])] {
-        let shape = config.shape
-        var out = shape.tensors.map { ("param." + $0.name, $0.shape) }
+        var out = config.parameterTensors.map { ("param." + $0.name, $0.shape) }
         let names = config.optimizer.make(parameterCount: 0, learningRate: config.lr).stateBuffers.map(\.name)
-        for n in names { out.append((n, [shape.parameterCount])) }
+        for n in names { out.append((n, [config.parameterCount])) }
         return out
     }
 }

@@ -107,7 +107,7 @@ struct HeaderFields {
         guard h.n_tensors == expected.count, let list = h.tensors else {
             throw bad("\(h.n_tensors) tensors, the config implies \(expected.count) (\(expected.map(\.name).joined(separator: ", ")))")
         }
-        let paramOffsets = Dictionary(uniqueKeysWithValues: c.shape.tensors.map { ("param." + $0.name, $0.offset) })
+        let paramOffsets = Dictionary(uniqueKeysWithValues: c.parameterTensors.map { ("param." + $0.name, $0.offset) })
         var total = 0
         for (i, e) in expected.enumerated() {
             guard let info = list[i]?.pointee else { throw bad("tensor \(i) missing") }

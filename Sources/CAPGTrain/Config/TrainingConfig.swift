@@ -74,6 +74,16 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     }
 
     public var shape: TwoTowerShape { TwoTowerShape(items: items, embeddingDim: dim, contextDim: contextDim) }
+
+    /// The parameter tensors of the ESR this configuration trains, in flat-buffer order
+    /// (a pure function of the configuration, so a checkpoint's layout can be checked
+    /// before any data is read).
+    public var parameterTensors: [ParameterTensor] {
+        shape.tensors.map { ParameterTensor(name: $0.name, offset: $0.offset, shape: $0.shape) }
+    }
+
+    /// Total parameter count.
+    public var parameterCount: Int { parameterTensors.reduce(0) { $0 + $1.shape.reduce(1, *) } }
 }
 
 /// A problem with the configuration, named precisely enough to fix.

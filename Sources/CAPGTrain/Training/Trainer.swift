@@ -3,11 +3,11 @@ import Foundation
 
 /// The data-parallel training loop. Each step:
 ///
-/// 1. the global batch is query ids `(t·B + j) mod Q`, j in 0..<B; rank r owns
-///    j ∈ [r·B/P, (r+1)·B/P) and generates only those contexts;
-/// 2. ESR forward (2 GEMMs), one estimator call per owned query (randomness keyed by
-///    (seed, step, query id, sample)), ESR backward (GEMMs) into one flat gradient of the
-///    mean over the *global* batch;
+/// 1. the task names this rank's queries of the global batch (the union over ranks is the
+///    same for every rank count);
+/// 2. ESR forward, one estimator call per owned query (randomness keyed by
+///    (seed, step, query id, sample)), ESR backward into one flat gradient of the mean over
+///    the *global* batch;
 /// 3. one fused `allreduceSum` of the gradient and one of the metric sums (which also
 ///    carries each rank's stop request, so all ranks stop after the same step);
 /// 4. the same optimizer update on every rank, so parameters stay replicated.
@@ -17,8 +17,7 @@ import Foundation
 public final class Trainer {
     public let config: TrainingConfig
     public let communicator: any Communicator
-    public let environment: SyntheticEnvironment
-    public let esr: TwoTowerESR
+    public let task: any TrainingTask
     public let estimator: PolicyGradientEstimator
     public let evaluator: PolicyEvaluator
 
@@ -26,7 +25,7 @@ public final class Trainer {
     public private(set) var parameters: [Float]
     public private(set) var optimizer: any Optimizer
     public private(set) var runningBaseline = 0.0
-    /// Random-ESR and oracle-ESR values on the evaluation contexts (reduced over ranks).
+    /// Random-ESR and oracle-ESR values on the evaluation queries (reduced over ranks).
     public private(set) var randomValue = 0.0
     public private(set) var oracleValue = 0.0
     public private(set) var randomRecall = 0.0
@@ -37,121 +36,83 @@ public final class Trainer {
 
     /// Evaluation query ids owned by this rank and their LSR favourites.
     let evalIDs: [Int]
-    let evalQueries: [SyntheticQuery]
     let evalFavourites: [Int]
 
-    public init(config: TrainingConfig, communicator: any Communicator) throws {
+    /// A trainer on the synthetic environment (the default task).
+    public convenience init(config: TrainingConfig, communicator: any Communicator) throws {
+        try self.init(config: config, task: SyntheticTask(config: config), communicator: communicator)
+    }
+
+    public init(config: TrainingConfig, task: any TrainingTask, communicator: any Communicator) throws {
         try config.validate(ranks: communicator.size)
         self.config = config
         self.communicator = communicator
-        environment = SyntheticEnvironment(config: config.synthetic)
-        esr = TwoTowerESR(shape: config.shape)
+        self.task = task
         let lsr = LateStageRanker(temperature: config.lsrTemperature)
         let sampler = RolloutSampler(k: config.k, lsr: lsr, reward: config.reward)
         estimator = try PolicyGradientEstimator(kind: config.estimator, inclusion: config.inclusion,
                                                 baseline: config.baseline, samples: config.samples, sampler: sampler)
         evaluator = PolicyEvaluator(k: config.k, lsr: lsr, samples: config.evalSamples, seed: config.envSeed)
-        parameters = esr.initialParameters(seed: config.seed, initScale: config.initScale)
-        optimizer = config.optimizer.make(parameterCount: config.shape.parameterCount, learningRate: config.lr)
+        parameters = task.initialParameters()
+        optimizer = config.optimizer.make(parameterCount: parameters.count, learningRate: config.lr)
 
-        let p = communicator.size, r = communicator.rank
-        let ids = Array(stride(from: r, to: config.evalQueries, by: p))
+        let ids = task.evaluationIDs(rank: communicator.rank, size: communicator.size)
         evalIDs = ids
-        let env = environment
-        let queries = ids.map { env.query(id: $0, evaluation: true) }
-        evalQueries = queries
-        evalFavourites = queries.map { lsr.favourite(query: $0) }
+        // The LSR favourite, random-ESR and oracle-ESR values depend only on the queries.
+        let batch = task.forward(parameters: parameters, ids: ids, evaluation: true)
+        var favourites = [Int]()
         var sums = [Double](repeating: 0, count: 4)
-        for (i, q) in evalQueries.enumerated() {
-            let rnd = evaluator.randomBaseline(query: q, queryID: ids[i], favourite: evalFavourites[i])
+        for (i, q) in batch.queries.enumerated() {
+            let fav = lsr.favourite(query: q)
+            favourites.append(fav)
+            let rnd = evaluator.randomBaseline(query: q, queryID: ids[i], favourite: fav)
             let orc = evaluator.oracle(query: q)
             sums[0] += rnd.value; sums[1] += rnd.recall; sums[2] += orc.value; sums[3] += 1
         }
+        evalFavourites = favourites
         communicator.allreduceSum(&sums)
-        randomValue = sums[0] / sums[3]
-        randomRecall = sums[1] / sums[3]
-        oracleValue = sums[2] / sums[3]
+        randomValue = sums[0] / max(sums[3], 1)
+        randomRecall = sums[1] / max(sums[3], 1)
+        oracleValue = sums[2] / max(sums[3], 1)
     }
 
     /// Query ids of this rank's share of the global batch at `step`.
     public func localQueryIDs(step: Int) -> [Int] {
-        let b = config.batchSize, p = communicator.size, r = communicator.rank
-        let per = b / p
-        return (r * per..<(r + 1) * per).map { (step * b + $0) % config.queries }
-    }
-
-    /// Contexts of `queries` as a row-major B×dx float matrix.
-    func contextMatrix(_ queries: [SyntheticQuery]) -> [Float] {
-        var x = [Float]()
-        x.reserveCapacity(queries.count * config.contextDim)
-        for q in queries { for v in q.context { x.append(Float(v)) } }
-        return x
-    }
-
-    /// ESR scores for a batch of queries, B×N row-major.
-    func scores(_ queries: [SyntheticQuery]) -> (scores: [Float], user: [Float], contexts: [Float]) {
-        let n = config.items, d = config.dim
-        let x = contextMatrix(queries)
-        var u = [Float](repeating: 0, count: queries.count * d)
-        var s = [Float](repeating: 0, count: queries.count * n)
-        parameters.withUnsafeBufferPointer { p in
-            x.withUnsafeBufferPointer { xb in
-                u.withUnsafeMutableBufferPointer { ub in
-                    s.withUnsafeMutableBufferPointer { sb in
-                        esr.forward(parameters: p, contexts: xb, batch: queries.count, user: ub, scores: sb)
-                    }
-                }
-            }
-        }
-        return (s, u, x)
+        task.localBatch(step: step, rank: communicator.rank, size: communicator.size)
     }
 
     /// One training step; returns the step's metrics (identical on every rank).
     public func trainStep() throws -> StepMetrics {
         let t0 = Date()
-        let n = config.items
         let ids = localQueryIDs(step: step)
-        let queries = ids.map { environment.query(id: $0) }
-        let (s, u, x) = scores(queries)
-        var g = [Float](repeating: 0, count: s.count)
-        var rewardSum = 0.0, sampleCount = 0.0, bad = 0.0
+        let batch = task.forward(parameters: parameters, ids: ids, evaluation: false)
+        var g = [Float](repeating: 0, count: batch.scores.count)
+        var rewardSum = 0.0, sampleCount = 0.0, bad = -1
         let scale = 1 / Double(config.batchSize)
-        var row = [Double](repeating: 0, count: n)
-        var grow = [Double](repeating: 0, count: n)
-        for (qi, q) in queries.enumerated() {
-            for i in 0..<n { row[i] = Double(s[qi * n + i]); grow[i] = 0 }
+        var row = [Double](), grow = [Double]()
+        for (qi, q) in batch.queries.enumerated() {
+            let range = batch.range(qi)
+            row.removeAll(keepingCapacity: true); grow.removeAll(keepingCapacity: true)
+            for i in range { row.append(Double(batch.scores[i])) }
+            grow.append(contentsOf: repeatElement(0, count: range.count))
             let st = estimator.accumulate(scores: row, query: q, seed: config.seed, step: step, queryID: ids[qi],
                                           runningBaseline: runningBaseline, scale: scale, into: &grow)
             rewardSum += st.rewardSum; sampleCount += Double(st.samples)
-            for i in 0..<n {
-                let v = grow[i]
-                if !v.isFinite { bad = Double(ids[qi]) + 1 }
-                g[qi * n + i] = Float(v)
+            for (j, i) in range.enumerated() {
+                let v = grow[j]
+                if !v.isFinite { bad = ids[qi] }
+                g[i] = Float(v)
             }
         }
         if let f = config.failure, f.rank == communicator.rank, f.step == step {
             if !f.nan { throw TrainingError.injected(rank: f.rank, step: step) }
-            if !g.isEmpty { g[0] = .nan; bad = Double(ids[0]) + 1 }
+            if !g.isEmpty { g[0] = .nan; bad = ids[0] }
         }
-        if bad > 0 {
-            throw TrainingError.nonFiniteGradient(rank: communicator.rank, step: step, query: Int(bad) - 1)
+        if bad >= 0 {
+            throw TrainingError.nonFiniteGradient(rank: communicator.rank, step: step, query: bad)
         }
-        var gradient = [Float](repeating: 0, count: config.shape.parameterCount)
-        var scratch = [Float](repeating: 0, count: max(1, queries.count * config.dim))
-        parameters.withUnsafeBufferPointer { p in
-            x.withUnsafeBufferPointer { xb in
-                u.withUnsafeBufferPointer { ub in
-                    g.withUnsafeBufferPointer { gb in
-                        gradient.withUnsafeMutableBufferPointer { out in
-                            scratch.withUnsafeMutableBufferPointer { sc in
-                                esr.backward(parameters: p, contexts: xb, user: ub, scoreGradient: gb,
-                                             batch: queries.count, gradient: out, scratch: sc)
-                            }
-                        }
-                    }
-                }
-            }
-        }
+        var gradient = [Float](repeating: 0, count: parameters.count)
+        task.backward(parameters: parameters, batch: batch, scoreGradient: g, into: &gradient)
         let t1 = Date()
         communicator.allreduceSum(&gradient)
         var sums = [rewardSum, sampleCount, localStopRequest() ? 1 : 0]
@@ -191,7 +152,7 @@ public final class Trainer {
     /// Continues from `state` (e.g. a checkpoint written by a run of the same config at any
     /// rank count). Throws, changing nothing, when the state does not fit this trainer.
     public func restore(_ state: TrainerState) throws {
-        let p = config.shape.parameterCount
+        let p = parameters.count
         guard state.step >= 0 else { throw TrainingError.incompatibleState("negative step \(state.step)") }
         guard state.parameters.count == p else {
             throw TrainingError.incompatibleState("\(state.parameters.count) parameters, but items=\(config.items), dim=\(config.dim), context_dim=\(config.contextDim) need \(p)")
@@ -228,18 +189,16 @@ public final class Trainer {
     /// How many replica checks passed.
     public private(set) var replicasChecked = 0
 
-    /// Evaluation on the fixed evaluation contexts (sharded over ranks, sums allreduced).
+    /// Evaluation on the fixed evaluation queries (sharded over ranks, sums allreduced).
     public func evaluate() -> StepMetrics.Evaluation {
-        let n = config.items
         var total = EvaluationSums()
         let chunk = 64
         var start = 0
-        while start < evalQueries.count {
-            let end = min(start + chunk, evalQueries.count)
-            let qs = Array(evalQueries[start..<end])
-            let (s, _, _) = scores(qs)
-            for (i, q) in qs.enumerated() {
-                let row = (0..<n).map { Double(s[i * n + $0]) }
+        while start < evalIDs.count {
+            let end = min(start + chunk, evalIDs.count)
+            let batch = task.forward(parameters: parameters, ids: Array(evalIDs[start..<end]), evaluation: true)
+            for (i, q) in batch.queries.enumerated() {
+                let row = batch.range(i).map { Double(batch.scores[$0]) }
                 total = total + evaluator.evaluate(scores: row, query: q, queryID: evalIDs[start + i],
                                                    favourite: evalFavourites[start + i])
             }
@@ -247,9 +206,9 @@ public final class Trainer {
         }
         var sums = [total.value, total.recall, total.count]
         communicator.allreduceSum(&sums)
-        let v = sums[0] / sums[2]
+        let v = sums[0] / max(sums[2], 1)
         let denom = oracleValue - randomValue
         return StepMetrics.Evaluation(value: v, normalizedValue: denom != 0 ? (v - randomValue) / denom : 0,
-                                      recall: sums[1] / sums[2])
+                                      recall: sums[1] / max(sums[2], 1))
     }
 }

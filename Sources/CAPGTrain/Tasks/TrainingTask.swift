@@ -1,0 +1,50 @@
+import CAPGCore
+
+/// A named tensor of the flat parameter buffer (for checkpoints and inspection).
+public struct ParameterTensor: Sendable, Equatable {
+    public var name: String
+    public var offset: Int
+    public var shape: [Int]
+    public init(name: String, offset: Int, shape: [Int]) { self.name = name; self.offset = offset; self.shape = shape }
+}
+
+/// The ESR's scores for a local batch of queries: row r (query `ids[r]`) spans
+/// `scores[offsets[r]..<offsets[r+1]]`, so universes of different sizes (LETOR queries)
+/// share one flat buffer. `saved` holds what the backward pass needs (task-specific).
+public struct ScoredBatch {
+    public var ids: [Int]
+    public var queries: [any RankingQuery]
+    public var offsets: [Int]
+    public var scores: [Float]
+    public var saved: [Float]
+
+    public init(ids: [Int], queries: [any RankingQuery], offsets: [Int], scores: [Float], saved: [Float]) {
+        self.ids = ids; self.queries = queries; self.offsets = offsets; self.scores = scores; self.saved = saved
+    }
+
+    public var count: Int { ids.count }
+    public func range(_ r: Int) -> Range<Int> { offsets[r]..<offsets[r + 1] }
+}
+
+/// What the trainer trains on: a source of queries and an ESR over a flat parameter buffer.
+/// The trainer itself only sees score rows, so the estimators, the evaluation and the
+/// distributed step are the same for synthetic contexts, LETOR queries and logged users.
+public protocol TrainingTask: AnyObject {
+    /// Parameter tensors, in buffer order (determined by the configuration alone).
+    var tensors: [ParameterTensor] { get }
+    /// Initial parameters (identical on every rank: drawn from the `parameterInit` stream).
+    func initialParameters() -> [Float]
+    /// The ids of this rank's queries in the global batch of `step` (the set over all ranks
+    /// is the same for every rank count).
+    func localBatch(step: Int, rank: Int, size: Int) -> [Int]
+    /// Ids of this rank's evaluation queries.
+    func evaluationIDs(rank: Int, size: Int) -> [Int]
+    /// ESR forward pass over queries `ids` (training or evaluation set).
+    func forward(parameters: [Float], ids: [Int], evaluation: Bool) -> ScoredBatch
+    /// Adds `∂J/∂θ` to `gradient` given `∂J/∂s` laid out like `batch.scores`.
+    func backward(parameters: [Float], batch: ScoredBatch, scoreGradient: [Float], into gradient: inout [Float])
+}
+
+extension TrainingTask {
+    public var parameterCount: Int { tensors.reduce(0) { $0 + $1.shape.reduce(1, *) } }
+}

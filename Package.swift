@@ -32,6 +32,12 @@ let package = Package(
             dependencies: ["CBLAS"],
             swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
         ),
+        // File readers (LETOR/SVMlight, Open Bandit Dataset CSV); CAPGCore stays free of I/O.
+        .target(
+            name: "CAPGData",
+            dependencies: ["CAPGCore"],
+            swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
+        ),
         .systemLibrary(
             name: "CMPI",
             pkgConfig: "ompi-c",
@@ -62,6 +68,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "CAPGCoreTests", dependencies: ["CAPGCore"]),
+        .testTarget(name: "CAPGDataTests", dependencies: ["CAPGData", "CAPGCore"]),
         .testTarget(name: "CAPGTrainTests", dependencies: ["CAPGTrain", "CAPGCore"]),
         .testTarget(name: "CAPGCheckpointTests", dependencies: ["CAPGCheckpoint", "CAPGTrain", "CAPGCore", "CCheckpointProto"]),
     ]

@@ -63,7 +63,7 @@ let package = Package(
         .executableTarget(
             name: "capg",
             dependencies: [
-                "CAPGCore", "CAPGTrain", "CAPGCheckpoint",
+                "CAPGCore", "CAPGTrain", "CAPGCheckpoint", "CAPGData",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

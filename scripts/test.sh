@@ -8,6 +8,9 @@ scripts/setup.sh debug || exit 1
 swift build --build-tests 2>&1 | grep -Ev '^\[[0-9]+/[0-9]+\]'
 [ "${PIPESTATUS[0]}" -eq 0 ] || { echo "capg: build failed" >&2; exit 1; }
 
+# Real-data samples for the LETOR/OBD tests (git-ignored; skipped with a reason if this fails).
+bash scripts/fetch-data.sh || echo "capg: warning: scripts/fetch-data.sh failed; real-data tests will be skipped" >&2
+
 LOG="$(mktemp /tmp/capg-xctest.XXXXXX)"
 swift test --skip-build 2>&1 | tee "$LOG"
 xc_code=${PIPESTATUS[0]}

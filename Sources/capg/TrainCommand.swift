@@ -6,7 +6,7 @@ import Foundation
 struct TrainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "train",
-        abstract: "Train the ESR on the synthetic environment and write a run directory.",
+        abstract: "Train the ESR (synthetic default, LETOR files or the Open Bandit Dataset) and write a run directory.",
         discussion: """
         Run it alone or under an MPI launcher (mpirun -np P capg train ..., srun --mpi=pmix): \
         ranks shard each global batch, one allreduce per step merges the gradients, and rank 0 \
@@ -39,7 +39,19 @@ struct TrainCommand: ParsableCommand {
 
     @OptionGroup var env: EnvironmentOptions
 
-    @Option(help: "Candidate-set size K sampled by the ESR (default 50).")
+    @Option(help: "Data: synthetic (embedded default) | letor (--train/--test SVMlight files) | obd (--obd-dir).")
+    var data: String?
+    @Option(name: .customLong("train"), help: "LETOR/SVMlight training file (with --data letor), e.g. data/mslr/msn1.fold1.train.5k.txt.")
+    var trainFile: String?
+    @Option(name: .customLong("test"), help: "LETOR/SVMlight held-out file for evaluation (with --data letor).")
+    var testFile: String?
+    @Option(help: "Features per LETOR document (default 136, MSLR-WEB).")
+    var features: Int?
+    @Option(help: "LETOR ESR: 0 = linear model over the features, > 0 = MLP with this many hidden units (default 0).")
+    var hidden: Int?
+    @Option(name: .customLong("obd-dir"), help: "Folder with the Open Bandit Dataset's all.csv and item_context.csv (with --data obd), e.g. data/obd/random/all.")
+    var obdDir: String?
+    @Option(help: "Candidate-set size K sampled by the ESR (default 50; with LETOR, K ≥ a query's documents keeps them all).")
     var k: Int?
     @Option(help: "Gradient estimator: vpg | capg | topk (default capg).")
     var estimator: String?
@@ -75,6 +87,12 @@ struct TrainCommand: ParsableCommand {
     func resolvedConfig() throws -> TrainingConfig {
         var c = TrainingConfig()
         try env.resolve(into: &c)
+        if let data { try c.set("data", data, source: "--data") }
+        if let trainFile { try c.set("train_file", trainFile, source: "--train") }
+        if let testFile { try c.set("test_file", testFile, source: "--test") }
+        if let features { try c.set("features", String(features), source: "--features") }
+        if let hidden { try c.set("hidden", String(hidden), source: "--hidden") }
+        if let obdDir { try c.set("obd_dir", obdDir, source: "--obd-dir") }
         if let k { try c.set("k", String(k), source: "--k") }
         if let estimator { try c.set("estimator", estimator, source: "--estimator") }
         if let samples { try c.set("samples", String(samples), source: "--samples") }
@@ -92,7 +110,7 @@ struct TrainCommand: ParsableCommand {
     func run() throws {
         // Configuration errors are found before MPI starts; every rank finds the same one,
         // so rank 0 alone reports it and all exit 64 (nobody is left in a collective).
-        let c: TrainingConfig
+        var c: TrainingConfig
         do {
             c = try resolvedConfig()
             let ranks = ProcessInfo.processInfo.environment["OMPI_COMM_WORLD_SIZE"].flatMap(Int.init) ?? 1
@@ -109,6 +127,7 @@ struct TrainCommand: ParsableCommand {
         do {
             try StopSignal.install()
             if comm.isRoot && !quiet { print("capg: \(comm.size) rank(s) × \(threads) OpenBLAS thread(s)") }
+            let task = try TaskLoader.make(config: &c, communicator: comm, quiet: quiet)
             var resumed: ResumeResult?
             if let resume {
                 let r = try ResumeLoader.load(ResumeSpec(resume), checkpointDirectory: ckptDir, config: c, communicator: comm)
@@ -125,7 +144,7 @@ struct TrainCommand: ParsableCommand {
             }
             let sink: CheckpointSink? = comm.isRoot ? try CheckpointWriter(directory: ckptDir, keep: c.keepCheckpoints) : nil
             summary = try TrainingRun(config: c, runDirectory: dir, quiet: quiet, resume: resumed?.snapshot,
-                                      checkpointSink: sink, stopOnSignal: true).run(communicator: comm)
+                                      checkpointSink: sink, stopOnSignal: true, task: task).run(communicator: comm)
             if comm.isRoot {
                 if summary.completed {
                     print(String(format: "result: value %.4f (random ESR %.4f, oracle %.4f)  normalized %.3f  recall %.3f  steps %d  %.1fs  fingerprint %@",

@@ -30,6 +30,18 @@ extension TrainingConfig {
             return v
         }
         switch key.replacingOccurrences(of: "-", with: "_") {
+        case "data": data = try choice(DataKind.self)
+        case "train_file": trainFile = value
+        case "test_file": testFile = value
+        case "features": features = try int()
+        case "hidden": hidden = try int()
+        case "obd_dir": obdDir = value
+        case "obd_train_fraction": obdTrainFraction = try double()
+        case "obd_click_model":
+            guard value == "item" || value == "full" else {
+                throw ConfigError.badValue(key: key, value: value, expected: "item or full", source: source)
+            }
+            obdClickModel = value
         case "items": items = try int()
         case "context_dim": contextDim = try int()
         case "reward_scale": rewardScale = try double()
@@ -115,19 +127,29 @@ extension TrainingConfig {
     /// Cross-field checks; every message says what to change.
     public func validate(ranks: Int = 1) throws {
         func need(_ ok: Bool, _ msg: String) throws { if !ok { throw ConfigError.invalid(msg) } }
+        switch data {
+        case .synthetic: break
+        case .letor:
+            try need(!trainFile.isEmpty && !testFile.isEmpty, "data letor needs --train FILE and --test FILE (LETOR/SVMlight)")
+            try need(features >= 1, "features must be ≥ 1 (got \(features))")
+            try need(hidden >= 0, "hidden must be ≥ 0 (got \(hidden))")
+        case .obd:
+            try need(!obdDir.isEmpty, "data obd needs --obd-dir DIR (the folder with all.csv and item_context.csv)")
+            try need(obdTrainFraction > 0 && obdTrainFraction < 1, "obd_train_fraction must be in (0, 1) (got \(obdTrainFraction))")
+        }
         try need(items >= 2, "items must be ≥ 2 (got \(items))")
         try need(items <= 50_000_000, "items must be ≤ 50000000 (got \(items))")
         try need(contextDim >= 1, "context_dim must be ≥ 1 (got \(contextDim))")
         try need(dim >= 1, "dim must be ≥ 1 (got \(dim))")
         try need(k >= 1, "k must be ≥ 1 (got \(k))")
-        try need(k <= items, "k (\(k)) must not exceed items (\(items))")
+        try need(data == .letor || k <= items, "k (\(k)) must not exceed items (\(items))")
         try need(samples >= 1 && samples < (1 << 24), "samples must be in 1..<16777216 (got \(samples))")
         try need(!(estimator == .vpg && baseline == .loo && samples < 2),
                  "baseline loo needs samples ≥ 2 (got \(samples)); set --samples 2 or use --baseline mean")
         try need(baselineDecay >= 0 && baselineDecay < 1, "baseline_decay must be in [0, 1) (got \(baselineDecay))")
         try need(lr > 0, "lr must be > 0 (got \(lr))")
         try need(batchSize >= 1, "batch_size must be ≥ 1 (got \(batchSize))")
-        try need(batchSize % ranks == 0,
+        try need(data != .synthetic || batchSize % ranks == 0,
                  "batch_size (\(batchSize)) must be divisible by the number of ranks (\(ranks)) so every rank gets batch_size/ranks queries")
         try need(steps >= 0, "steps must be ≥ 0 (got \(steps))")
         try need(queries >= 1 && queries <= Int(UInt32.max), "queries must be in 1...\(UInt32.max) (got \(queries))")

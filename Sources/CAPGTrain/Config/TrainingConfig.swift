@@ -5,6 +5,27 @@ import Foundation
 /// (JSON object with these snake_case keys), then `--set key=value` and explicit flags,
 /// and written back as `config.json` into the run directory.
 public struct TrainingConfig: Codable, Equatable, Sendable {
+    // Data
+    /// Where queries come from: the embedded synthetic environment, LETOR/SVMlight files,
+    /// or the Open Bandit Dataset with a fitted click model.
+    public var data = DataKind.synthetic
+    /// LETOR training and held-out files (`data = letor`).
+    public var trainFile = ""
+    public var testFile = ""
+    /// Number of features F of the LETOR files (136 for MSLR-WEB).
+    public var features = 136
+    /// Hidden units of the LETOR ESR: 0 = linear model over the features, > 0 = one-hidden-layer MLP.
+    public var hidden = 0
+    /// Directory holding the OBD CSVs (`data = obd`; e.g. `data/obd/random/all`).
+    public var obdDir = ""
+    /// Fraction of the OBD log (by row order) used for fitting the click model and training;
+    /// the rest is held out for evaluation.
+    public var obdTrainFraction = 0.8
+    /// OBD click model features: `item` (item one-hot + position: the only model that beats a
+    /// constant click rate on the sample's held-out rows) or `full` (adds user, affinity, item
+    /// features and user × item interactions; contexts then matter, but it does not beat the
+    /// constant rate on the 38-click sample).
+    public var obdClickModel = "item"
     // Environment
     public var items = 10_000
     public var contextDim = 16
@@ -53,6 +74,8 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     public init() {}
 
     enum CodingKeys: String, CodingKey, CaseIterable {
+        case data, trainFile = "train_file", testFile = "test_file", features, hidden, obdDir = "obd_dir"
+        case obdTrainFraction = "obd_train_fraction", obdClickModel = "obd_click_model"
         case items, contextDim = "context_dim", rewardScale = "reward_scale", biasMean = "bias_mean"
         case biasStd = "bias_std", lsrNoise = "lsr_noise", lsrTemperature = "lsr_temperature"
         case reward, envSeed = "env_seed", queries, dim, initScale = "init_scale", k, estimator
@@ -79,7 +102,19 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     /// (a pure function of the configuration, so a checkpoint's layout can be checked
     /// before any data is read).
     public var parameterTensors: [ParameterTensor] {
-        shape.tensors.map { ParameterTensor(name: $0.name, offset: $0.offset, shape: $0.shape) }
+        switch data {
+        case .synthetic, .obd:
+            return shape.tensors.map { ParameterTensor(name: $0.name, offset: $0.offset, shape: $0.shape) }
+        case .letor where hidden == 0:
+            return [ParameterTensor(name: "w", offset: 0, shape: [features]),
+                    ParameterTensor(name: "b", offset: features, shape: [1])]
+        case .letor:
+            let m = MLPESR(featureCount: features, hidden: hidden)
+            return [ParameterTensor(name: "W1", offset: m.wOffset, shape: [hidden, features]),
+                    ParameterTensor(name: "c1", offset: m.cOffset, shape: [hidden]),
+                    ParameterTensor(name: "v", offset: m.vOffset, shape: [hidden]),
+                    ParameterTensor(name: "b", offset: m.bOffset, shape: [1])]
+        }
     }
 
     /// Total parameter count.
@@ -108,4 +143,9 @@ public enum ConfigError: Error, CustomStringConvertible, Equatable {
             return "invalid configuration: \(m)"
         }
     }
+}
+
+/// The source of training queries.
+public enum DataKind: String, CaseIterable, Sendable, Codable {
+    case synthetic, letor, obd
 }

@@ -43,8 +43,14 @@ public protocol TrainingTask: AnyObject {
     func forward(parameters: [Float], ids: [Int], evaluation: Bool) -> ScoredBatch
     /// Adds `∂J/∂θ` to `gradient` given `∂J/∂s` laid out like `batch.scores`.
     func backward(parameters: [Float], batch: ScoredBatch, scoreGradient: [Float], into gradient: inout [Float])
+    /// NDCG@k of the ESR's deterministic ranking for tasks with graded labels (nil otherwise).
+    func ndcg(scores: [Double], query: any RankingQuery, k: Int) -> Double?
 }
 
 extension TrainingTask {
     public var parameterCount: Int { tensors.reduce(0) { $0 + $1.shape.reduce(1, *) } }
+
+    /// No graded labels: no NDCG.
+    public func ndcg(scores: [Double], query: any RankingQuery, k: Int) -> Double? { nil }
 }
+

@@ -17,6 +17,8 @@ public struct StepMetrics: Sendable {
         public var value: Double
         public var normalizedValue: Double
         public var recall: Double
+        /// NDCG@K of the ESR's ranking (tasks with graded labels only; not checkpointed).
+        public var ndcg: Double? = nil
 
         public init(value: Double, normalizedValue: Double, recall: Double) {
             self.value = value; self.normalizedValue = normalizedValue; self.recall = recall

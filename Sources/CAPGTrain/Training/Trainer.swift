@@ -192,6 +192,7 @@ public final class Trainer {
     /// Evaluation on the fixed evaluation queries (sharded over ranks, sums allreduced).
     public func evaluate() -> StepMetrics.Evaluation {
         var total = EvaluationSums()
+        var ndcgSum = 0.0, ndcgCount = 0.0
         let chunk = 64
         var start = 0
         while start < evalIDs.count {
@@ -201,14 +202,17 @@ public final class Trainer {
                 let row = batch.range(i).map { Double(batch.scores[$0]) }
                 total = total + evaluator.evaluate(scores: row, query: q, queryID: evalIDs[start + i],
                                                    favourite: evalFavourites[start + i])
+                if let v = task.ndcg(scores: row, query: q, k: config.k) { ndcgSum += v; ndcgCount += 1 }
             }
             start = end
         }
-        var sums = [total.value, total.recall, total.count]
+        var sums = [total.value, total.recall, total.count, ndcgSum, ndcgCount]
         communicator.allreduceSum(&sums)
         let v = sums[0] / max(sums[2], 1)
         let denom = oracleValue - randomValue
-        return StepMetrics.Evaluation(value: v, normalizedValue: denom != 0 ? (v - randomValue) / denom : 0,
-                                      recall: sums[1] / max(sums[2], 1))
+        var e = StepMetrics.Evaluation(value: v, normalizedValue: denom != 0 ? (v - randomValue) / denom : 0,
+                                       recall: sums[1] / max(sums[2], 1))
+        if sums[4] > 0 { e.ndcg = sums[3] / sums[4] }
+        return e
     }
 }

@@ -28,6 +28,8 @@ public struct RunSummary: Sendable {
     /// Checkpoints this segment wrote, and their mean write throughput.
     public var checkpointsWritten = 0
     public var checkpointWriteMBPerSecond = 0.0
+    /// NDCG@K of the ESR's ranking at the last evaluation (LETOR data only).
+    public var ndcg: Double?
 
     public var json: [String: Any] {
         ["final_value": finalValue, "final_normalized_value": finalNormalizedValue, "recall": recall,
@@ -37,7 +39,7 @@ public struct RunSummary: Sendable {
          "mean_reward_last": meanRewardLast, "replica_checks_passed": replicaChecks,
          "completed": completed, "resumed_from_step": resumedFromStep.map { $0 as Any } ?? NSNull(),
          "segments": segments, "checkpoints_written": checkpointsWritten,
-         "checkpoint_write_mb_per_s": checkpointWriteMBPerSecond]
+         "checkpoint_write_mb_per_s": checkpointWriteMBPerSecond, "ndcg": ndcg.map { $0 as Any } ?? NSNull()]
     }
 }
 
@@ -58,11 +60,15 @@ public struct TrainingRun {
     public var checkpointSink: (any CheckpointSink)?
     /// Poll `StopSignal` once per step (install the handler first).
     public var stopOnSignal = false
+    /// What to train on (nil: the synthetic environment of `config`).
+    public var task: (any TrainingTask)?
 
     public init(config: TrainingConfig, runDirectory: String?, quiet: Bool = false,
-                resume: TrainingSnapshot? = nil, checkpointSink: (any CheckpointSink)? = nil, stopOnSignal: Bool = false) {
+                resume: TrainingSnapshot? = nil, checkpointSink: (any CheckpointSink)? = nil, stopOnSignal: Bool = false,
+                task: (any TrainingTask)? = nil) {
         self.config = config; self.runDirectory = runDirectory; self.quiet = quiet
         self.resume = resume; self.checkpointSink = checkpointSink; self.stopOnSignal = stopOnSignal
+        self.task = task
     }
 
     /// The resolved configuration as a JSON object (snake_case keys).
@@ -73,7 +79,7 @@ public struct TrainingRun {
 
     public func run(communicator: any Communicator) throws -> RunSummary {
         let wallStart = Date()
-        let trainer = try Trainer(config: config, communicator: communicator)
+        let trainer = try Trainer(config: config, task: task ?? SyntheticTask(config: config), communicator: communicator)
         if stopOnSignal { trainer.localStopRequest = { StopSignal.received != nil } }
         var progress = RunProgress()
         if let resume {
@@ -128,6 +134,7 @@ public struct TrainingRun {
                 row.append(("value", m.evaluation.map { $0.value as Any } ?? NSNull()))
                 row.append(("normalized_value", m.evaluation.map { $0.normalizedValue as Any } ?? NSNull()))
                 row.append(("recall", m.evaluation.map { $0.recall as Any } ?? NSNull()))
+                row.append(("ndcg", m.evaluation.flatMap { $0.ndcg }.map { $0 as Any } ?? NSNull()))
                 try dir.append(row: row)
             }
             reporter?.report(step: m.step + 1, reward: m.meanReward, evaluation: m.evaluation, lastEvaluation: last)
@@ -154,6 +161,7 @@ public struct TrainingRun {
             paramFingerprint: SHA256.hex(floats: trainer.parameters), meanRewardLast: progress.meanRewardLast,
             replicaChecks: trainer.replicasChecked)
         summary.completed = !stopped
+        summary.ndcg = last.ndcg
         summary.resumedFromStep = resume?.state.step
         summary.segments = progress.segments
         summary.checkpointsWritten = written

@@ -1,0 +1,67 @@
+import Foundation
+import XCTest
+
+/// Runs the built `capg` under a real `mpirun` (Open MPI) with a hard time limit, for the
+/// multi-rank tests.
+struct MPIOutcome { var code: Int32; var out: String; var err: String; var seconds: Double }
+
+extension XCTestCase {
+    var capgBinaryPath: String {
+        var dir = Bundle(for: CLITests.self).bundleURL.deletingLastPathComponent()
+        if !FileManager.default.fileExists(atPath: dir.appendingPathComponent("capg").path) {
+            dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        }
+        return dir.appendingPathComponent("capg").path
+    }
+
+    
+    /// Runs `mpirun -np P capg …` with a hard time limit (a hang fails the test, it does not stall it).
+    func mpirun(_ np: Int, _ args: [String], timeLimit: Double = 120) throws -> MPIOutcome {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["mpirun", "-np", String(np), "--oversubscribe", capgBinaryPath] + args
+        var env = ProcessInfo.processInfo.environment
+        env["OMPI_ALLOW_RUN_AS_ROOT"] = "1"
+        env["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
+        env["OMPI_MCA_rmaps_base_oversubscribe"] = "1"
+        p.environment = env
+        let outURL = FileManager.default.temporaryDirectory.appendingPathComponent("capg-mpi-\(UUID().uuidString).out")
+        let errURL = outURL.appendingPathExtension("err")
+        FileManager.default.createFile(atPath: outURL.path, contents: nil)
+        FileManager.default.createFile(atPath: errURL.path, contents: nil)
+        defer { try? FileManager.default.removeItem(at: outURL); try? FileManager.default.removeItem(at: errURL) }
+        p.standardOutput = try FileHandle(forWritingTo: outURL)
+        p.standardError = try FileHandle(forWritingTo: errURL)
+        let start = Date()
+        try p.run()
+        while p.isRunning {
+            if Date().timeIntervalSince(start) > timeLimit {
+                p.terminate(); p.waitUntilExit()
+                XCTFail("mpirun -np \(np) \(args) exceeded \(timeLimit)s: a hang")
+                break
+            }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        p.waitUntilExit()
+        return MPIOutcome(code: p.terminationStatus,
+                       out: (try? String(contentsOf: outURL, encoding: .utf8)) ?? "",
+                       err: (try? String(contentsOf: errURL, encoding: .utf8)) ?? "",
+                       seconds: Date().timeIntervalSince(start))
+    }
+
+    func tempDir() -> String {
+        FileManager.default.temporaryDirectory.appendingPathComponent("capg-mpi-\(UUID().uuidString)").path
+    }
+
+    func summary(_ dir: String) throws -> [String: Any] {
+        try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/summary.json"))) as! [String: Any]
+    }
+
+    func metricColumn(_ dir: String, _ key: String) throws -> [Double] {
+        let text = try String(contentsOfFile: dir + "/metrics.jsonl", encoding: .utf8)
+        return try text.split(separator: "\n").compactMap {
+            (try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any])[key] as? Double
+        }
+    }
+
+}

@@ -23,6 +23,21 @@ final class EstimatorTests: XCTestCase {
         }
     }
 
+    /// The exact expectation of CA-PG (exact inclusion) by enumeration:
+    /// `Σ_σ π(σ) Σ_{a∈σ} π₂(a|S) q(a) ∇ log P(a ∈ S)` (an argmax LSR puts all of π₂ on one item).
+    func creditAssignedExpectation(scores s: [Double], query q: TableQuery, lsr: LateStageRanker) -> [Double] {
+        var expectation = [Double](repeating: 0, count: n)
+        let model = ExactInclusion()
+        PrefixEnumeration.forEach(n: n, k: k) { sigma in
+            let p = exp(PlackettLuce.logProbability(scores: s, prefix: sigma))
+            let p2 = lsr.probabilities(candidates: sigma, query: q)
+            for (i, a) in sigma.enumerated() where p2[i] > 0 {
+                _ = model.accumulateLogProbabilityGradient(of: a, scores: s, k: k, scale: p * p2[i] * q.q[a], into: &expectation)
+            }
+        }
+        return expectation
+    }
+
     /// Mean and per-coordinate standard error of `draws` single estimates.
     func moments(_ est: PolicyGradientEstimator, s: [Double], q: TableQuery, draws: Int) -> (mean: [Double], se: [Double]) {
         var sum = [Double](repeating: 0, count: n), sum2 = sum
@@ -70,15 +85,7 @@ final class EstimatorTests: XCTestCase {
         let lsr = LateStageRanker(temperature: 1)  // equal LSR scores: uniform over S
         let s = randomScores(n, seed: 8)
         let exact = ExactGradient.compute(scores: s, query: q, k: k, lsr: lsr).gradient
-        var expectation = [Double](repeating: 0, count: n)
-        let model = ExactInclusion()
-        PrefixEnumeration.forEach(n: n, k: k) { sigma in
-            let p = exp(PlackettLuce.logProbability(scores: s, prefix: sigma))
-            let p2 = lsr.probabilities(candidates: sigma, query: q)
-            for (i, a) in sigma.enumerated() {
-                _ = model.accumulateLogProbabilityGradient(of: a, scores: s, k: k, scale: p * p2[i] * q.q[a], into: &expectation)
-            }
-        }
+        let expectation = creditAssignedExpectation(scores: s, query: q, lsr: lsr)
         for i in 0..<n { XCTAssertEqual(expectation[i], exact[i], accuracy: 1e-10) }
     }
 
@@ -92,13 +99,7 @@ final class EstimatorTests: XCTestCase {
         let lsr = LateStageRanker(temperature: 0)
         let s = randomScores(n, seed: 12)
         let exact = ExactGradient.compute(scores: s, query: q, k: k, lsr: lsr).gradient
-        var expectation = [Double](repeating: 0, count: n)
-        let model = ExactInclusion()
-        PrefixEnumeration.forEach(n: n, k: k) { sigma in
-            let p = exp(PlackettLuce.logProbability(scores: s, prefix: sigma))
-            let a = sigma[lsr.argmax(candidates: sigma, query: q)]
-            _ = model.accumulateLogProbabilityGradient(of: a, scores: s, k: k, scale: p * q.q[a], into: &expectation)
-        }
+        let expectation = creditAssignedExpectation(scores: s, query: q, lsr: lsr)
         let dot = zip(expectation, exact).map(*).reduce(0, +)
         let cos = dot / (expectation.map { $0 * $0 }.reduce(0, +).squareRoot() * exact.map { $0 * $0 }.reduce(0, +).squareRoot())
         XCTAssertGreaterThan(cos, 0.5)
@@ -111,15 +112,7 @@ final class EstimatorTests: XCTestCase {
         let q = makeQuery(seed: 13)
         let lsr = LateStageRanker(temperature: 0.4)
         let s = randomScores(n, seed: 14)
-        var expectation = [Double](repeating: 0, count: n)
-        let model = ExactInclusion()
-        PrefixEnumeration.forEach(n: n, k: k) { sigma in
-            let p = exp(PlackettLuce.logProbability(scores: s, prefix: sigma))
-            let p2 = lsr.probabilities(candidates: sigma, query: q)
-            for (i, a) in sigma.enumerated() {
-                _ = model.accumulateLogProbabilityGradient(of: a, scores: s, k: k, scale: p * p2[i] * q.q[a], into: &expectation)
-            }
-        }
+        let expectation = creditAssignedExpectation(scores: s, query: q, lsr: lsr)
         let est = try PolicyGradientEstimator(kind: .capg, inclusion: .exact, samples: 1,
                                               sampler: RolloutSampler(k: k, lsr: lsr, reward: .bernoulli))
         let (mean, se) = moments(est, s: s, q: q, draws: 20_000)

@@ -53,7 +53,7 @@ struct TrainCommand: ParsableCommand {
     var obdDir: String?
     @Option(help: "Candidate-set size K sampled by the ESR (default 50; with LETOR, K ≥ a query's documents keeps them all).")
     var k: Int?
-    @Option(help: "Gradient estimator: vpg | capg | topk (default capg).")
+    @Option(help: "Gradient estimator: vpg | capg | topk | distill (on-policy distillation of the LSR, the non-RL baseline) (default capg).")
     var estimator: String?
     @Option(help: "Rollouts per context per step M (default 1).")
     var samples: Int?

@@ -18,7 +18,7 @@ struct VarianceCommand: ParsableCommand {
 
     @Option(name: .customLong("k"), help: "Comma-separated candidate-set sizes (default 10,50,200).")
     var ks: String = "10,50,200"
-    @Option(help: "Comma-separated estimators from vpg,capg,topk (default all three).")
+    @Option(help: "Comma-separated estimators from vpg,capg,topk,distill (default vpg,capg,topk).")
     var estimators: String = "vpg,capg,topk"
     @Option(help: "Independent draws M per context (default 200).")
     var samples: Int = 200
@@ -41,7 +41,7 @@ struct VarianceCommand: ParsableCommand {
             }
             estList = try estimators.split(separator: ",").map {
                 guard let v = EstimatorKind(rawValue: $0.trimmingCharacters(in: .whitespaces)) else {
-                    throw ValidationError("--estimators: '\($0)' is not one of vpg, capg, topk")
+                    throw ValidationError("--estimators: '\($0)' is not one of vpg, capg, topk, distill")
                 }
                 return v
             }

@@ -67,7 +67,7 @@ final class TrainTests: XCTestCase {
             XCTAssertTrue("\($0)".contains("'ten' is not an integer"))
         }
         XCTAssertThrowsError(try c.apply(overrides: ["estimator=ppo"])) {
-            XCTAssertTrue("\($0)".contains("one of vpg|capg|topk"))
+            XCTAssertTrue("\($0)".contains("one of vpg|capg|topk|distill"))
         }
         XCTAssertThrowsError(try c.apply(overrides: ["novalue"]))
         c = TrainingConfig(); c.k = c.items + 1

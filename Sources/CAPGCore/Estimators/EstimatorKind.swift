@@ -6,6 +6,8 @@ public enum EstimatorKind: String, CaseIterable, Sendable, Codable {
     case capg
     /// Top-K off-policy correction (Chen et al. 2019), on-policy form: `r λ_K(a) ∇ log π_a`.
     case topk
+    /// On-policy distillation of the LSR over sampled candidate sets (no reward; `Distillation`).
+    case distill
 }
 
 /// Baselines for V-PG.

@@ -29,6 +29,8 @@ public enum EstimatorError: Error, CustomStringConvertible, Equatable {
 /// - V-PG:  ĝ = (1/M) Σ_m (r_m − b_m) ∇_s log π(σ_m)
 /// - CA-PG: ĝ = (1/M) Σ_m r_m ∇_s log P(a_m ∈ S_m)            (inclusion model chosen)
 /// - top-K: ĝ = (1/M) Σ_m r_m λ_K(a_m) (e_{a_m} − softmax(s)),  λ_K(a) = K(1−π_a)^{K−1}
+/// - distill: ĝ = (1/M) Σ_m (π₂(·|S_m) − softmax_{S_m}(s)) on S_m (not a policy gradient: the
+///   on-policy distillation baseline, see `Distillation`)
 ///
 /// Cost per sample: O(N + K log K) for sampling plus O(N) for V-PG, top-K and threshold /
 /// independent CA-PG, O(N·K·nodes) for exact CA-PG.
@@ -82,6 +84,12 @@ public struct PolicyGradientEstimator: Sendable {
             for r in rollouts where r.reward != 0 {
                 _ = model.accumulateLogProbabilityGradient(
                     of: r.chosen, scores: s, k: sampler.k, scale: perSample * r.reward, into: &gradient)
+            }
+        case .distill:
+            for r in rollouts {
+                let target = sampler.lsr.probabilities(candidates: r.candidates, query: query)
+                Distillation.accumulate(scores: s, candidates: r.candidates, target: target,
+                                        scale: perSample, into: &gradient)
             }
         case .topk:
             var pi: [Double]? = nil

@@ -11,5 +11,5 @@ struct Capg: ParsableCommand {
         writing a checkpoint: requeue and resume with --resume auto.
         """,
         subcommands: [TrainCommand.self, VarianceCommand.self, InclusionCommand.self, CheckpointCommand.self,
-                      AllreduceBenchCommand.self])
+                      AllreduceBenchCommand.self, BenchCommand.self])
 }

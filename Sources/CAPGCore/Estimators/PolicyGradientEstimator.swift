@@ -4,7 +4,25 @@ import Foundation
 public struct EstimateStats: Sendable {
     public var rewardSum: Double = 0
     public var samples: Int = 0
+    /// Set by the Float-row `accumulate` when the gradient row it added had a NaN or ±∞.
+    public var nonFinite = false
     public init() {}
+}
+
+/// Reusable per-thread buffers for the Float-row `accumulate` (two N-double rows), so the
+/// step loop allocates nothing per query. Not thread-safe: one per thread.
+public final class EstimatorWorkspace {
+    @usableFromInline var row: [Double] = []
+    @usableFromInline var gradient: [Double] = []
+
+    public init() {}
+
+    @usableFromInline func prepare(_ n: Int) {
+        if row.count != n {
+            row = [Double](repeating: 0, count: n)
+            gradient = [Double](repeating: 0, count: n)
+        }
+    }
 }
 
 /// Errors in estimator configuration.
@@ -51,20 +69,92 @@ public struct PolicyGradientEstimator: Sendable {
     }
 
     /// Adds `scale · ĝ` to `gradient` (length N) for the context `query` with scores `s`.
-    /// `runningBaseline` is used by `BaselineKind.mean`.
+    /// `runningBaseline` is used by `BaselineKind.mean`. Equivalent to `rollouts(...)`
+    /// followed by `accumulate(rollouts:...)`.
     @discardableResult
     public func accumulate<Q: RankingQuery>(
         scores s: [Double], query: Q, seed: UInt64, step: Int, queryID: Int,
         runningBaseline: Double = 0, scale: Double, into gradient: inout [Double]
     ) -> EstimateStats {
-        var stats = EstimateStats()
-        let rollouts = (0..<samples).map {
+        let rollouts = rollouts(scores: s, query: query, seed: seed, step: step, queryID: queryID)
+        return accumulate(rollouts: rollouts, scores: s, query: query, runningBaseline: runningBaseline, scale: scale,
+                          into: &gradient)
+    }
+
+    /// The trainer's entry point: the scores of one context as a Float row (e.g. a row of
+    /// the B×N score matrix), and `scale · ĝ` *added* to a Float gradient row, with no
+    /// allocation (buffers from `workspace`). Same arithmetic as the `[Double]` form: the
+    /// row is widened to Double once, the estimate accumulated in Double and rounded to
+    /// Float when added. A context whose rollouts all carry zero weight costs only the
+    /// widening and the sampling. `stats.nonFinite` reports a NaN/∞ in the added row.
+    /// Cost: O(N) for the two conversions plus the `[Double]` form's.
+    @discardableResult
+    public func accumulate<Q: RankingQuery>(
+        scores: UnsafeBufferPointer<Float>, query: Q, seed: UInt64, step: Int, queryID: Int,
+        runningBaseline: Double = 0, scale: Double, into gradient: UnsafeMutableBufferPointer<Float>,
+        workspace: EstimatorWorkspace
+    ) -> EstimateStats {
+        let n = scores.count
+        precondition(gradient.count == n, "gradient row has \(gradient.count) entries, scores \(n)")
+        workspace.prepare(n)
+        workspace.row.withUnsafeMutableBufferPointer { r in
+            for i in 0..<n { r[i] = Double(scores[i]) }
+        }
+        let rollouts = rollouts(scores: workspace.row, query: query, seed: seed, step: step, queryID: queryID)
+        let active: Bool
+        switch kind {
+        case .vpg:
+            active = baseline != .none || rollouts.contains { $0.reward != 0 }
+        case .capg, .topk:
+            active = rollouts.contains { $0.reward != 0 }
+        case .distill:
+            active = true
+        }
+        if !active {
+            var stats = EstimateStats()
+            stats.rewardSum = rollouts.reduce(0) { $0 + $1.reward }
+            stats.samples = rollouts.count
+            return stats
+        }
+        var stats = accumulate(rollouts: rollouts, scores: workspace.row, query: query, runningBaseline: runningBaseline,
+                               scale: scale, into: &workspace.gradient)
+        var check: Float = 0
+        workspace.gradient.withUnsafeMutableBufferPointer { g in
+            for i in 0..<n {
+                let v = Float(g[i])
+                g[i] = 0
+                gradient[i] += v
+                check += v * 0
+            }
+        }
+        stats.nonFinite = !check.isFinite || check != 0
+        return stats
+    }
+
+    /// The M rollouts of one context (the sampling half of `accumulate`); sample m uses the
+    /// streams keyed by `(seed, step, queryID, m)`. Cost: M · O(N + K log K).
+    public func rollouts<Q: RankingQuery>(
+        scores s: [Double], query: Q, seed: UInt64, step: Int, queryID: Int
+    ) -> [Rollout] {
+        (0..<samples).map {
             sampler.sample(scores: s, query: query, seed: seed, step: step, queryID: queryID, sample: $0)
         }
+    }
+
+    /// Adds `scale · ĝ` for already drawn `rollouts` of the context with scores `s` (the
+    /// estimator half of `accumulate`; `query` is used by `distill` only). O(N) per rollout
+    /// with a nonzero weight.
+    @discardableResult
+    public func accumulate<Q: RankingQuery>(
+        rollouts: [Rollout], scores s: [Double], query: Q, runningBaseline: Double = 0, scale: Double,
+        into gradient: inout [Double]
+    ) -> EstimateStats {
+        var stats = EstimateStats()
         let total = rollouts.reduce(0) { $0 + $1.reward }
         stats.rewardSum = total
-        stats.samples = samples
-        let perSample = scale / Double(samples)
+        stats.samples = rollouts.count
+        let m = rollouts.count
+        let perSample = scale / Double(m)
         switch kind {
         case .vpg:
             for r in rollouts {
@@ -72,13 +162,24 @@ public struct PolicyGradientEstimator: Sendable {
                 switch baseline {
                 case .none: b = 0
                 case .mean: b = runningBaseline
-                case .loo: b = (total - r.reward) / Double(samples - 1)
+                case .loo: b = m > 1 ? (total - r.reward) / Double(m - 1) : 0
                 }
                 let adv = r.reward - b
                 if adv == 0 { continue }
                 PlackettLuce.accumulateLogProbabilityGradient(
                     scores: s, prefix: r.candidates, scale: perSample * adv, into: &gradient)
             }
+        case .capg where inclusion == .threshold:
+            // One threshold solve for all M rollouts (it depends on the scores only), started
+            // from the first rollout's K-th arrival time.
+            let chosen = rollouts.filter { $0.reward != 0 }.map { (item: $0.chosen, scale: perSample * $0.reward) }
+            if chosen.isEmpty { break }
+            var hint: Double? = nil
+            if let vK = rollouts.first(where: { $0.kthPerturbedScore != nil })?.kthPerturbedScore {
+                hint = Foundation.exp(-(vK - StableMath.maximum(s)))
+            }
+            _ = ThresholdInclusion().accumulateLogProbabilityGradients(
+                of: chosen, scores: s, k: sampler.k, thresholdHint: hint, into: &gradient)
         case .capg:
             let model = inclusion.makeModel()
             for r in rollouts where r.reward != 0 {

@@ -7,6 +7,9 @@ public struct Rollout: Sendable {
     public var chosenPosition: Int
     /// Observed reward r.
     public var reward: Double
+    /// The K-th largest perturbed score `v_K` of the Gumbel-top-K draw (nil when unknown):
+    /// `e^{−(v_K − max s)}` is the K-th arrival time, a start for the threshold solve.
+    public var kthPerturbedScore: Double? = nil
 
     /// The chosen item a.
     public var chosen: Int { candidates[chosenPosition] }
@@ -28,11 +31,11 @@ public struct RolloutSampler: Sendable {
         scores: [Double], query: Q, seed: UInt64, step: Int, queryID: Int, sample: Int
     ) -> Rollout {
         var noise = RandomStream(RandomKey(seed: seed, purpose: .candidateSampling, step: step, query: queryID, sample: sample))
-        let sigma = GumbelTopK.sample(scores: scores, k: k, stream: &noise)
+        let (sigma, kth) = GumbelTopK.sampleWithKey(scores: scores, k: k, stream: &noise)
         var choice = RandomStream(RandomKey(seed: seed, purpose: .lateStageChoice, step: step, query: queryID, sample: sample))
         let pos = lsr.choose(candidates: sigma, query: query, stream: &choice)
         var rs = RandomStream(RandomKey(seed: seed, purpose: .reward, step: step, query: queryID, sample: sample))
         let r = reward.draw(expected: query.expectedReward(of: sigma[pos]), stream: &rs)
-        return Rollout(candidates: sigma, chosenPosition: pos, reward: r)
+        return Rollout(candidates: sigma, chosenPosition: pos, reward: r, kthPerturbedScore: kth)
     }
 }

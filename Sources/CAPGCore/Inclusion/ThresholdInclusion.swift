@@ -97,87 +97,229 @@ public struct ThresholdInclusion: InclusionModel {
     public func accumulateLogProbabilityGradient(
         of item: Int, scores: [Double], k: Int, scale: Double, into gradient: inout [Double]
     ) -> Double {
+        accumulateLogProbabilityGradients(of: [(item, scale)], scores: scores, k: k, into: &gradient)[0]
+    }
+
+    /// Adds `Σ_m scale_m · ∂ log P(a_m ∈ S)/∂s` for several chosen items of the *same*
+    /// scores with one threshold solve (the solve depends on the scores only), and returns
+    /// `log P(a_m ∈ S)` for each. `thresholdHint` is an estimate of `t*` in the unit where
+    /// the top weight is 1, e.g. the K-th arrival time `e^{−(v_K − max s)}` of the Gumbel
+    /// sample that chose the items (`v_K` its K-th largest perturbed score); it only moves
+    /// the Newton start and the hot/cold split, never the result beyond rounding.
+    /// Cost: O(N) with one exp per item, plus O(hot) per Newton iteration (see `fastGradients`).
+    public func accumulateLogProbabilityGradients(
+        of items: [(item: Int, scale: Double)], scores: [Double], k: Int, thresholdHint: Double? = nil,
+        into gradient: inout [Double]
+    ) -> [Double] {
         precondition(k >= 1, "k must be at least 1 (got \(k))")
-        precondition(item >= 0 && item < scores.count, "item \(item) out of range 0..<\(scores.count)")
         precondition(gradient.count == scores.count, "gradient has \(gradient.count) entries, scores \(scores.count)")
-        if k >= scores.count { return 0 }
-        if let fast = Self.fastGradient(of: item, scores: scores, k: k, scale: scale, into: &gradient) { return fast }
-        let solution = Self.solve(scores: scores, k: k)
-        let logXa = solution.logX[item]
-        let xa = Foundation.exp(logXa)
-        // φ(x) = x/(e^x − 1): → 1 as x → 0 (also when x underflows), → 0 when e^x overflows.
-        let phi = xa < 1e-300 ? 1.0 : xa / Foundation.expm1(xa)
-        if phi > 0 {
-            let logPsi = solution.logX.map { $0 - Foundation.exp($0) }
-            let logSum = StableMath.logSumExp(logPsi)
-            for j in logPsi.indices {
-                gradient[j] -= scale * phi * Foundation.exp(logPsi[j] - logSum)
-            }
-            gradient[item] += scale * phi
+        for (item, _) in items {
+            precondition(item >= 0 && item < scores.count, "item \(item) out of range 0..<\(scores.count)")
         }
-        return Self.logInclusion(logX: logXa)
+        if items.isEmpty { return [] }
+        if k >= scores.count { return [Double](repeating: 0, count: items.count) }
+        let fast: [Double]? = scores.withUnsafeBufferPointer { sb in
+            gradient.withUnsafeMutableBufferPointer { gb in
+                Self.fastGradients(of: items, scores: sb, k: k, hint: thresholdHint, into: gb)
+            }
+        }
+        if let fast { return fast }
+        let solution = Self.solve(scores: scores, k: k)
+        var logPsiSoftmax: [Double]? = nil
+        var out: [Double] = []
+        for (item, scale) in items {
+            let logXa = solution.logX[item]
+            let xa = Foundation.exp(logXa)
+            // φ(x) = x/(e^x − 1): → 1 as x → 0 (also when x underflows), → 0 when e^x overflows.
+            let phi = xa < 1e-300 ? 1.0 : xa / Foundation.expm1(xa)
+            if phi > 0 {
+                if logPsiSoftmax == nil {
+                    let logPsi = solution.logX.map { $0 - Foundation.exp($0) }
+                    let logSum = StableMath.logSumExp(logPsi)
+                    logPsiSoftmax = logPsi.map { Foundation.exp($0 - logSum) }
+                }
+                let q = logPsiSoftmax!
+                for j in q.indices { gradient[j] -= scale * phi * q[j] }
+                gradient[item] += scale * phi
+            }
+            out.append(Self.logInclusion(logX: logXa))
+        }
+        return out
+    }
+
+    /// Items with `x_i = w_i t ≤ coldCut` for every t the solver visits are "cold": their
+    /// terms enter through the moments `S_m = Σ_cold w_i^m`, m = 1…8, since
+    ///
+    ///   Σ_cold (1 − e^{−x_i}) = Σ_{m=1}^{8} (−1)^{m+1} t^m S_m / m!  + R₁,  |R₁| ≤ Σ x_i⁹/9!,
+    ///   Σ_cold x_i e^{−x_i}   = Σ_{m=1}^{8} (−1)^{m−1} t^m S_m / (m−1)! + R₂, |R₂| ≤ Σ x_i⁹/8!,
+    ///
+    /// so with x ≤ 0.05 the truncation is ≤ 5.4e-18 per item in h (below the rounding of the
+    /// exact terms) and ≤ 4.9e-17 per item in the Newton slope (which only steers the step).
+    @usableFromInline static let coldCut = 0.05
+    /// The hot/cold split is made for `t ≤ splitFactor · t_start`; a Newton iterate beyond
+    /// that bound re-splits (one more pass over the stored weights, no exps).
+    @usableFromInline static let splitFactor = 1.5
+
+    /// `e^{−x}` for `0 ≤ x ≤ coldCut` by its degree-8 Taylor polynomial: truncation
+    /// `x⁹/9! ≤ 5.4e-18`, i.e. within one ulp of the correctly rounded value.
+    @inline(__always)
+    static func coldExpNeg(_ x: Double) -> Double {
+        1 - x * (1 - x * (0.5 - x * (1.0 / 6 - x * (1.0 / 24 - x * (1.0 / 120 - x * (1.0 / 720
+            - x * (1.0 / 5040 - x * (1.0 / 40320))))))))
     }
 
     /// The same solve and gradient in the linear domain, for the common case where no weight
     /// underflows (`s_i − max s > −700` for all i); returns nil otherwise so the log-domain
-    /// path above handles it. Cost: N exps for `w_i`, then one exp per item per Newton
-    /// iteration (`e_i = e^{−w_i t}`), and the gradient reuses the last iteration's `e_i`:
-    /// `ψ_j = w_j t e_j` and `Σψ` is the Newton slope, so the gradient costs no exp at all.
-    static func fastGradient(of item: Int, scores: [Double], k: Int, scale: Double, into gradient: inout [Double]) -> Double? {
+    /// path handles it. Passes over N:
+    ///
+    /// 1. `w_i = e^{s_i − max s}` (one exp per item) and `Σ w`;
+    /// 2. the hot/cold split for `t ≤ T = 1.5 t₀` (t₀ = max(hint, K/Σw)): the moments
+    ///    `S_1…S_8` of the cold weights (`w_i T ≤ 0.05`) and the list of hot items;
+    /// 3. Newton on `τ = log t` from `log t₀` within the bracket `[log(K/Σw), ∞)` (where
+    ///    `h ≤ 0` at the left end since `1 − e^{−x} ≤ x`), bisecting when a step leaves it;
+    ///    each iteration costs O(#hot) exps plus O(1) for the cold moments, until
+    ///    `|Δτ| ≤ max(1e-14, 4 ulp(τ))` (regula falsi instead of bisection when Newton leaves
+    ///    the bracket, so an iterate that landed on the root does not cost 40 halvings);
+    /// 4. the gradient `g_j −= C w_j e^{−w_j t*}` with `C = Σ_m scale_m φ(x_{a_m}) t*/Σψ`
+    ///    (`Σψ = Σ_i x_i e^{−x_i}` is the last Newton slope), exact exps for hot items and
+    ///    the degree-8 polynomial for cold ones.
+    ///
+    /// With a good hint (the K-th arrival time) Newton needs ≈ 3–4 iterations, so the cost
+    /// is ≈ one exp and ~20 flops per item instead of one exp per item per iteration.
+    static func fastGradients(
+        of items: [(item: Int, scale: Double)], scores: UnsafeBufferPointer<Double>, k: Int, hint: Double?,
+        into gradient: UnsafeMutableBufferPointer<Double>
+    ) -> [Double]? {
         let n = scores.count
-        let top = StableMath.maximum(scores)
-        var w = [Double](repeating: 0, count: n)
+        var top = -Double.infinity
+        for v in scores where v > top { top = v }
+        let wArray = UnsafeMutablePointer<Double>.allocate(capacity: n)
+        defer { wArray.deallocate() }
+        let w = wArray
         var sumW = 0.0
         for i in 0..<n {
             let l = scores[i] - top
             if l < -700 { return nil }
-            w[i] = Foundation.exp(l)
-            sumW += w[i]
+            let wi = Foundation.exp(l)
+            w[i] = wi
+            sumW += wi
         }
-        var e = [Double](repeating: 0, count: n)
-        // h(t) = Σ(1 − e^{−w_i t}) − K and h'(t)·t = Σ w_i t e^{−w_i t}, filling e.
+        let kd = Double(k)
+        let tLow = kd / sumW
+        var tStart = tLow
+        if let hint, hint.isFinite, hint > tLow { tStart = hint }
+        let hotBuffer = UnsafeMutablePointer<Int32>.allocate(capacity: n)
+        defer { hotBuffer.deallocate() }
+        var hotCount = 0
+        var moments = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+        var splitBound = 0.0
+        func split(_ t: Double) {
+            splitBound = splitFactor * t
+            (hotCount, moments) = splitMoments(w: w, n: n, cut: coldCut / splitBound, hot: hotBuffer)
+        }
+        split(tStart)
+        // h(t) = Σ(1 − e^{−w_i t}) − K and t·h'(t) = Σ w_i t e^{−w_i t}.
         func evaluate(_ t: Double) -> (h: Double, slopeT: Double) {
+            if t > splitBound { split(t) }
             var sum = 0.0, slope = 0.0
-            e.withUnsafeMutableBufferPointer { eb in
-                w.withUnsafeBufferPointer { wb in
-                    for i in 0..<n {
-                        let x = wb[i] * t
-                        let ei = Foundation.exp(-x)
-                        eb[i] = ei
-                        // 1 − e^{−x} has absolute error ~1e-16 per term (what the sum needs);
-                        // below 1e-8 the series x − x²/2 is exact to 2e-17 relative as well.
-                        sum += x < 1e-8 ? x * (1 - 0.5 * x) : 1 - ei
-                        slope += x * ei
-                    }
+            do {
+                for h in 0..<hotCount {
+                    let x = w[Int(hotBuffer[h])] * t
+                    let ei = Foundation.exp(-x)
+                    // 1 − e^{−x} has absolute error ~1e-16 per term (what the sum needs);
+                    // below 1e-8 the series x − x²/2 is exact to 2e-17 relative as well.
+                    sum += x < 1e-8 ? x * (1 - 0.5 * x) : 1 - ei
+                    slope += x * ei
                 }
             }
-            return (sum - Double(k), slope)
+            let (m1, m2, m3, m4, m5, m6, m7, m8) = moments
+            let t2 = t * t, t3 = t2 * t, t4 = t2 * t2
+            let a1 = t * m1, a2 = t2 * m2, a3 = t3 * m3, a4 = t4 * m4
+            let a5 = t4 * t * m5, a6 = t4 * t2 * m6, a7 = t4 * t3 * m7, a8 = t4 * t4 * m8
+            sum += a1 - a2 / 2 + a3 / 6 - a4 / 24 + a5 / 120 - a6 / 720 + a7 / 5040 - a8 / 40320
+            slope += a1 - a2 + a3 / 2 - a4 / 6 + a5 / 24 - a6 / 120 + a7 / 720 - a8 / 5040
+            return (sum - kd, slope)
         }
-        // Newton on τ = log t from τ₀ = log(K/Σw), where h ≤ 0 (since 1 − e^{−x} ≤ x).
-        var lo = Foundation.log(Double(k) / sumW), hi = Double.infinity
-        var tau = lo
-        var last = evaluate(Foundation.exp(tau))
+        var lo = Foundation.log(tLow), hi = Double.infinity
+        var hLo: Double? = nil, hHi = Double.infinity
+        var tau = Foundation.log(tStart)
+        var last = evaluate(tStart)
         for _ in 0..<200 {
             if last.h == 0 { break }
-            if last.h < 0 { lo = tau } else { hi = tau }
+            if last.h < 0 {
+                if tau >= lo { lo = tau; hLo = last.h }
+            } else {
+                hi = tau; hHi = last.h
+            }
             var next = tau - last.h / last.slopeT
-            if !(next > lo && next < hi) { next = hi.isFinite ? 0.5 * (lo + hi) : lo + 1 }
-            let done = Swift.abs(next - tau) <= Swift.max(1e-14, 4 * tau.ulp)
+            if !(next > lo && next < hi) {
+                // Newton left the bracket (typically: an earlier iterate landed within
+                // rounding of the root, so the bracket end *is* the root): regula falsi
+                // between the bracket ends when both values are known, else bisection.
+                next = hi.isFinite ? 0.5 * (lo + hi) : lo + 1
+                if let hLo, hi.isFinite {
+                    let falsi = lo - hLo * (hi - lo) / (hHi - hLo)
+                    if falsi > lo && falsi < hi { next = falsi }
+                }
+            }
+            let tol = Swift.max(1e-14, 4 * tau.ulp)
+            let done = Swift.abs(next - tau) <= tol || hi - lo <= tol
             tau = next
             last = evaluate(Foundation.exp(tau))
             if done { break }
         }
         let t = Foundation.exp(tau)
-        let xa = w[item] * t
-        let phi = xa < 1e-300 ? 1.0 : xa / Foundation.expm1(xa)
+        if t > splitBound { split(t) }
         let sumPsi = last.slopeT
-        if phi > 0 && sumPsi > 0 {
-            let c = scale * phi * t / sumPsi
-            gradient.withUnsafeMutableBufferPointer { g in
-                for j in 0..<n { g[j] -= c * w[j] * e[j] }
+        var coefficient = 0.0
+        var logP: [Double] = []
+        logP.reserveCapacity(items.count)
+        for (item, scale) in items {
+            let xa = w[item] * t
+            let phi = xa < 1e-300 ? 1.0 : xa / Foundation.expm1(xa)
+            if phi > 0 && sumPsi > 0 {
+                coefficient += scale * phi
+                gradient[item] += scale * phi
             }
-            gradient[item] += scale * phi
+            logP.append(xa < 1e-300 ? Foundation.log(xa) : Foundation.log(-Foundation.expm1(-xa)))
         }
-        return xa < 1e-300 ? Foundation.log(xa) : Foundation.log(-Foundation.expm1(-xa))
+        if coefficient != 0 {
+            let c = coefficient * t / sumPsi
+            let cut = coldCut / splitBound
+            // Cold items by the polynomial (branch-free; hot ones get 0 here) …
+            for j in 0..<n {
+                let wj = w[j]
+                let e = wj > cut ? 0 : coldExpNeg(wj * t)
+                gradient[j] -= c * wj * e
+            }
+            // … and the hot ones with an exact exp.
+            for h in 0..<hotCount {
+                let j = Int(hotBuffer[h])
+                let wj = w[j]
+                gradient[j] -= c * wj * Foundation.exp(-wj * t)
+            }
+        }
+        return logP
+    }
+
+    /// Splits the weights at `cut`: writes the indices of the hot ones (`w_i > cut`) to
+    /// `hot` and returns their count and the moments `S_1…S_8` of the cold ones. One
+    /// branch-free pass, no calls (so the eight accumulators stay in registers).
+    @inline(__always)
+    static func splitMoments(w: UnsafePointer<Double>, n: Int, cut: Double, hot: UnsafeMutablePointer<Int32>)
+        -> (Int, (Double, Double, Double, Double, Double, Double, Double, Double))
+    {
+        var count = 0
+        var m1 = 0.0, m2 = 0.0, m3 = 0.0, m4 = 0.0, m5 = 0.0, m6 = 0.0, m7 = 0.0, m8 = 0.0
+        for i in 0..<n {
+            let wi = w[i]
+            let isHot = wi > cut
+            hot[count] = Int32(truncatingIfNeeded: i)
+            count += isHot ? 1 : 0
+            let v = isHot ? 0 : wi
+            let v2 = v * v, v3 = v2 * v, v4 = v2 * v2
+            m1 += v; m2 += v2; m3 += v3; m4 += v4; m5 += v4 * v; m6 += v4 * v2; m7 += v4 * v3; m8 += v4 * v4
+        }
+        return (count, (m1, m2, m3, m4, m5, m6, m7, m8))
     }
 }

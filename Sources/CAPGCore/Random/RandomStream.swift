@@ -24,6 +24,25 @@ public struct RandomStream: Sendable {
         return buffer[lane]
     }
 
+    /// Index of the next word this stream will return (block · 4 + lane).
+    @inlinable
+    public var wordPosition: Int { lane == 4 ? Int(block) * 4 : (Int(block) - 1) * 4 + lane }
+
+    /// Skips `words` words, as if `nextWord()` had been called that many times. O(1): at
+    /// most one Philox block is computed (the one the next word comes from).
+    @inlinable
+    public mutating func advance(words: Int) {
+        precondition(words >= 0)
+        let p = wordPosition + words
+        let b = UInt32(truncatingIfNeeded: p / 4), l = p % 4
+        if l == 0 {
+            block = b; lane = 4
+        } else {
+            buffer = Philox4x32.block(counter: key.counter(block: b), key: key.philoxKey)
+            block = b &+ 1; lane = l
+        }
+    }
+
     /// Uniform on the open interval (0, 1) with 53 random bits: `(m + ½)·2⁻⁵³`, m from two words.
     @inlinable
     public mutating func uniform() -> Double {

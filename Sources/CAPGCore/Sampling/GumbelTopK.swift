@@ -27,30 +27,95 @@ public enum GumbelTopK {
     /// Samples the ordered candidate list `σ` (length `min(k, N)`) with noise from `stream`.
     /// The noise of item i is the i-th Gumbel draw of the stream.
     public static func sample(scores s: [Double], k: Int, stream: inout RandomStream) -> [Int] {
+        sampleWithKey(scores: s, k: k, stream: &stream).items
+    }
+
+    /// `sample`, also returning the K-th largest perturbed score `v_K = s_{σ_K} + g_{σ_K}`
+    /// (−∞ when K = 0). In the exponential-race view item i arrives at
+    /// `T_i = e^{−(s_i + g_i)}`, so `e^{−v_K}` is the K-th arrival time: an estimate of the
+    /// threshold time of `ThresholdInclusion`.
+    ///
+    /// When the stream sits at a block boundary (a fresh stream), the uniforms come from
+    /// `PhiloxBatch` 256 items at a time (the same words, so the same output); otherwise
+    /// from the stream word by word. Either way the stream ends advanced by 2N words.
+    public static func sampleWithKey(scores s: [Double], k: Int, stream: inout RandomStream)
+        -> (items: [Int], kthKey: Double)
+    {
         let n = s.count
         let kk = Swift.min(k, n)
         precondition(kk >= 0)
-        if kk == 0 { return [] }
+        if kk == 0 { return ([], -.infinity) }
         var heap = TopKHeap(capacity: kk)
-        for i in 0..<kk {
-            heap.offer(key: s[i] + stream.gumbel(), item: i)
-        }
-        let inverseStep = 1 / gridStep
-        rejectionTable.withUnsafeBufferPointer { table in
-            s.withUnsafeBufferPointer { sb in
-                for i in kk..<n {
-                    let u = stream.uniform()
-                    let delta = heap.keys[0] - sb[i]
-                    if delta > 0 {
-                        let m = delta * inverseStep
-                        let bound = m >= Double(gridSize) ? table[gridSize] : table[Int(m)]
-                        if u <= bound { continue }
+        if stream.wordPosition % 4 != 0 {
+            for i in 0..<kk {
+                heap.offer(key: s[i] + stream.gumbel(), item: i)
+            }
+            let inverseStep = 1 / gridStep
+            rejectionTable.withUnsafeBufferPointer { table in
+                s.withUnsafeBufferPointer { sb in
+                    for i in kk..<n {
+                        let u = stream.uniform()
+                        let delta = heap.keys[0] - sb[i]
+                        if delta > 0 {
+                            let m = delta * inverseStep
+                            let bound = m >= Double(gridSize) ? table[gridSize] : table[Int(m)]
+                            if u <= bound { continue }
+                        }
+                        heap.offer(key: sb[i] - Foundation.log(-Foundation.log(u)), item: i)
                     }
-                    heap.offer(key: sb[i] - Foundation.log(-Foundation.log(u)), item: i)
+                }
+            }
+            return (heap.sortedDescending(), heap.keys[0])
+        }
+        let firstBlock = UInt32(truncatingIfNeeded: stream.wordPosition / 4)
+        let key = stream.key
+        let chunk = 256
+        withUnsafeTemporaryAllocation(of: UInt32.self, capacity: 2 * chunk) { words in
+            withUnsafeTemporaryAllocation(of: Double.self, capacity: chunk) { uniforms in
+                rejectionTable.withUnsafeBufferPointer { table in
+                    s.withUnsafeBufferPointer { sb in
+                        let inverseStep = 1 / gridStep
+                        let last = table[gridSize]
+                        var kappa = -Double.infinity
+                        var start = 0
+                        while start < n {
+                            let count = Swift.min(chunk, n - start)
+                            let wordCount = (2 * count + 3) & ~3
+                            PhiloxBatch.fill(UnsafeMutableBufferPointer(rebasing: words[0..<wordCount]), key: key,
+                                             firstBlock: firstBlock &+ UInt32(truncatingIfNeeded: start / 2))
+                            for j in 0..<count {
+                                let hi = UInt64(words[2 * j] >> 5), lo = UInt64(words[2 * j + 1] >> 6)
+                                uniforms[j] = (Double(hi << 26 | lo) + 0.5) * 0x1p-53
+                            }
+                            var j = 0
+                            // The first K items enter unconditionally.
+                            while j < count && start + j < kk {
+                                let u = uniforms[j]
+                                heap.offer(key: sb[start + j] + -Foundation.log(-Foundation.log(u)), item: start + j)
+                                j += 1
+                            }
+                            if start + j >= kk { kappa = heap.keys[0] }
+                            while j < count {
+                                let i = start + j
+                                let u = uniforms[j]
+                                j += 1
+                                let delta = kappa - sb[i]
+                                if delta > 0 {
+                                    let m = delta * inverseStep
+                                    let bound = m >= Double(gridSize) ? last : table[Int(m)]
+                                    if u <= bound { continue }
+                                }
+                                heap.offer(key: sb[i] - Foundation.log(-Foundation.log(u)), item: i)
+                                kappa = heap.keys[0]
+                            }
+                            start += count
+                        }
+                    }
                 }
             }
         }
-        return heap.sortedDescending()
+        stream.advance(words: 2 * n)
+        return (heap.sortedDescending(), heap.keys[0])
     }
 
     /// The plain algorithm (a Gumbel draw for every item); the reference `sample` must match.

@@ -1,0 +1,150 @@
+#!/usr/bin/env python3
+"""numpy peer of `capg bench`: the identical training step, timed per phase.
+
+Same sizes (N items, d, dx, K, B), same synthetic environment shape
+(q = sigmoid(beta <x, v_a> + c_a), argmax LSR over the candidates with noise,
+Bernoulli reward), same sampling (Gumbel-top-K from 53-bit uniforms, exact PL order),
+same estimator (CA-PG with the mean-field threshold inclusion model, Newton on log t
+started at the K-th arrival time; or V-PG), same FLOPs (two forward GEMMs, the
+estimator's O(N) passes for rewarded rows only, three backward GEMMs), Adam.
+
+Prints one JSON object: {"peer": "numpy", "estimator", "step_seconds": [...],
+"median_seconds", "queries_per_second", "phases": {...}}. BLAS threads are pinned
+with threadpoolctl (--threads, default 1) so every contender gets the same.
+"""
+import argparse
+import json
+import time
+
+import numpy as np
+
+try:
+    from threadpoolctl import threadpool_limits
+except ImportError:  # pinned by the environment variables of compare.sh then
+    threadpool_limits = None
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--items", type=int, default=100_000)
+    ap.add_argument("--dim", type=int, default=64)
+    ap.add_argument("--context-dim", type=int, default=16)
+    ap.add_argument("--k", type=int, default=100)
+    ap.add_argument("--batch-size", type=int, default=256)
+    ap.add_argument("--steps", type=int, default=3)
+    ap.add_argument("--warmup", type=int, default=1)
+    ap.add_argument("--estimator", choices=["capg-threshold", "vpg"], default="capg-threshold")
+    ap.add_argument("--threads", type=int, default=1)
+    a = ap.parse_args()
+    if threadpool_limits is not None:
+        with threadpool_limits(limits=a.threads):
+            run(a)
+    else:
+        run(a)
+
+
+def run(a):
+    n, d, dx, k, b = a.items, a.dim, a.context_dim, a.k, a.batch_size
+    rng = np.random.default_rng(0)
+    # Environment (as capg's SyntheticEnvironment: beta = 1.5, c ~ N(-3, 0.5^2), lsr noise 0.05).
+    v = (rng.standard_normal((n, dx)) * (1.5 / np.sqrt(dx))).astype(np.float32)
+    c = (-3 + 0.5 * rng.standard_normal(n)).astype(np.float32)
+    # Parameters [W | E | b] and Adam state.
+    W = (rng.standard_normal((d, dx)) / np.sqrt(dx)).astype(np.float32)
+    E = (rng.standard_normal((n, d)) * (0.1 / np.sqrt(d))).astype(np.float32)
+    bias = np.zeros(n, np.float32)
+    params = [W, E, bias]
+    m = [np.zeros_like(p) for p in params]
+    vv = [np.zeros_like(p) for p in params]
+    lr, b1, b2, eps = 0.05, 0.9, 0.999, 1e-8
+    times, phases_all = [], []
+    for step in range(a.warmup + a.steps):
+        ph = dict.fromkeys(["scoring", "sampling", "estimator", "backward", "optimizer"], 0.0)
+        t0 = time.perf_counter()
+        x = rng.standard_normal((b, dx)).astype(np.float32)
+        u = x @ W.T                                   # B×d
+        s = u @ E.T + bias                            # B×N (float32)
+        t1 = time.perf_counter(); ph["scoring"] = t1 - t0
+        # Gumbel-top-K: perturb every score, partial selection, sort the K survivors.
+        uni = rng.random((b, n))
+        pert = s - np.log(-np.log(uni))               # float64
+        part = np.argpartition(-pert, k - 1, axis=1)[:, :k]
+        pk = np.take_along_axis(pert, part, 1)
+        order = np.argsort(-pk, axis=1)
+        sigma = np.take_along_axis(part, order, 1)    # B×K, PL order
+        v_k = np.take_along_axis(pk, order[:, -1:], 1)[:, 0]
+        # LSR: argmax of q + noise over the candidates; Bernoulli reward.
+        zq = np.einsum("bj,bkj->bk", x, v[sigma]) + c[sigma]
+        q = 1 / (1 + np.exp(-zq))
+        pos = np.argmax(q + 0.05 * rng.standard_normal(q.shape), axis=1)
+        chosen = sigma[np.arange(b), pos]
+        r = (rng.random(b) < q[np.arange(b), pos]).astype(np.float64)
+        t2 = time.perf_counter(); ph["sampling"] = t2 - t1
+        g = np.zeros((b, n), np.float32)
+        rows = np.nonzero(r)[0]
+        if rows.size:
+            sr = s[rows].astype(np.float64)
+            top = sr.max(axis=1, keepdims=True)
+            w = np.exp(sr - top)
+            scale = r[rows] / b
+            if a.estimator == "capg-threshold":
+                kd = float(k)
+                tlow = kd / w.sum(axis=1)
+                tau = np.log(np.maximum(tlow, np.exp(-(v_k[rows] - top[:, 0]))))
+                lo = np.log(tlow); hi = np.full_like(lo, np.inf)
+                for _ in range(100):
+                    t = np.exp(tau)[:, None]
+                    xw = w * t
+                    e = np.exp(-xw)
+                    h = (-np.expm1(-xw)).sum(axis=1) - kd
+                    slope = (xw * e).sum(axis=1)
+                    lo = np.where(h < 0, np.maximum(lo, tau), lo)
+                    hi = np.where(h >= 0, tau, hi)
+                    nxt = tau - h / slope
+                    bad = ~((nxt > lo) & (nxt < hi))
+                    nxt = np.where(bad, np.where(np.isfinite(hi), 0.5 * (lo + hi), lo + 1), nxt)
+                    done = np.abs(nxt - tau) <= 1e-14
+                    tau = nxt
+                    if done.all():
+                        break
+                t = np.exp(tau)[:, None]
+                xw = w * t
+                psi = xw * np.exp(-xw)
+                xa = xw[np.arange(rows.size), chosen[rows]]
+                phi = xa / np.expm1(xa)
+                gr = -(scale * phi)[:, None] * psi / psi.sum(axis=1, keepdims=True)
+                gr[np.arange(rows.size), chosen[rows]] += scale * phi
+            else:  # V-PG: d log pi(sigma)/ds_j = 1[j in sigma] - w_j H_{min(K, pos(j))}
+                sg = sigma[rows]
+                wsig = np.take_along_axis(w, sg, 1)
+                z = w.sum(axis=1, keepdims=True) - np.concatenate(
+                    [np.zeros((rows.size, 1)), np.cumsum(wsig, axis=1)[:, :-1]], axis=1)
+                hcum = np.cumsum(1 / z, axis=1)
+                gr = -w * hcum[:, -1:]
+                np.put_along_axis(gr, sg, 1 - wsig * hcum, 1)
+                gr *= scale[:, None]
+            g[rows] = gr
+        t3 = time.perf_counter(); ph["estimator"] = t3 - t2
+        db = g.sum(axis=0)
+        dE = g.T @ u                                  # N×d
+        dU = g @ E                                    # B×d
+        dW = dU.T @ x                                 # d×dx
+        t4 = time.perf_counter(); ph["backward"] = t4 - t3
+        tt = step + 1
+        ss = lr * np.sqrt(1 - b2 ** tt) / (1 - b1 ** tt)
+        for p, gp, mp, vp in zip(params, [dW, dE, db], m, vv):
+            mp *= b1; mp += (1 - b1) * gp
+            vp *= b2; vp += (1 - b2) * gp * gp
+            p += ss * mp / (np.sqrt(vp) + eps)
+        t5 = time.perf_counter(); ph["optimizer"] = t5 - t4
+        if step >= a.warmup:
+            times.append(t5 - t0)
+            phases_all.append(ph)
+    med = float(np.median(times))
+    print(json.dumps({"peer": "numpy", "numpy": np.__version__, "estimator": a.estimator, "step_seconds": times,
+                      "median_seconds": med, "queries_per_second": b / med,
+                      "phases": {key: float(np.median([p[key] for p in phases_all])) for key in phases_all[0]}}))
+
+
+if __name__ == "__main__":
+    main()

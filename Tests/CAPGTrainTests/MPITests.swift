@@ -46,6 +46,30 @@ final class MPITests: XCTestCase {
         XCTAssertTrue(r.err.contains("rank 1 of 3: error: rank 1: injected failure at step 5"), r.err)
     }
 
+    /// A rank killed outright (SIGKILL: no chance to call MPI_Abort) still ends the job
+    /// promptly, non-zero, with mpirun naming the rank — nobody waits in a collective.
+    func testKilledRankEndsTheJob() throws {
+        let dir = tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let killer = Thread {
+            // Wait until both ranks run (the run directory exists), then kill one of them.
+            let deadline = Date().addingTimeInterval(30)
+            while !FileManager.default.fileExists(atPath: dir + "/config.json") && Date() < deadline {
+                Thread.sleep(forTimeInterval: 0.1)
+            }
+            Thread.sleep(forTimeInterval: 0.5)
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/usr/bin/pkill")
+            p.arguments = ["-KILL", "-n", "-f", "capg train .*--run-dir \(dir)"]
+            try? p.run(); p.waitUntilExit()
+        }
+        killer.start()
+        let r = try mpirun(2, common + ["--steps", "100000", "--run-dir", dir], timeLimit: 60)
+        XCTAssertNotEqual(r.code, 0)
+        XCTAssertLessThan(r.seconds, 45)
+        XCTAssertTrue((r.out + r.err).contains("exited on signal 9"), r.out + r.err)
+    }
+
     /// A NaN gradient on one rank is caught on that rank and named.
     func testNaNGradientAbortsWithRankAndQuery() throws {
         let dir = tempDir()

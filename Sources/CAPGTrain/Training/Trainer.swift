@@ -34,6 +34,11 @@ public final class Trainer {
     /// stop (a signal). `TrainingRun` sets it; the default never stops.
     public var localStopRequest: () -> Bool = { false }
 
+    /// Step buffers reused across steps (∂J/∂s of the local batch, the flat gradient), so a
+    /// step does not allocate and page-fault B×N floats: they are only zeroed.
+    private var scoreGradientBuffer: [Float] = []
+    private var gradientBuffer: [Float] = []
+
     /// Evaluation query ids owned by this rank and their LSR favourites.
     let evalIDs: [Int]
     let evalFavourites: [Int]
@@ -86,7 +91,8 @@ public final class Trainer {
         let t0 = Date()
         let ids = localQueryIDs(step: step)
         let batch = task.forward(parameters: parameters, ids: ids, evaluation: false)
-        var g = [Float](repeating: 0, count: batch.scores.count)
+        var g = Self.zeroed(&scoreGradientBuffer, count: batch.scores.count)
+        defer { scoreGradientBuffer = g }
         var rewardSum = 0.0, sampleCount = 0.0, bad = -1
         let scale = 1 / Double(config.batchSize)
         var row = [Double](), grow = [Double]()
@@ -111,7 +117,8 @@ public final class Trainer {
         if bad >= 0 {
             throw TrainingError.nonFiniteGradient(rank: communicator.rank, step: step, query: bad)
         }
-        var gradient = [Float](repeating: 0, count: parameters.count)
+        var gradient = Self.zeroed(&gradientBuffer, count: parameters.count)
+        defer { gradientBuffer = gradient }
         task.backward(parameters: parameters, batch: batch, scoreGradient: g, into: &gradient)
         let t1 = Date()
         communicator.allreduceSum(&gradient)
@@ -138,6 +145,17 @@ public final class Trainer {
             metrics.evaluation = evaluate()
         }
         return metrics
+    }
+
+    /// Takes `buffer` out (leaving it empty, so the array is uniquely referenced and not
+    /// copied), resized to `count` and zeroed with one memset-like pass.
+    private static func zeroed(_ buffer: inout [Float], count: Int) -> [Float] {
+        var b: [Float] = []
+        swap(&b, &buffer)
+        if b.count != count { b = [Float](repeating: 0, count: count) } else {
+            b.withUnsafeMutableBufferPointer { $0.update(repeating: 0) }
+        }
+        return b
     }
 
     /// The state that determines every later step (see `TrainerState`). O(1): the arrays

@@ -1,7 +1,8 @@
 import Foundation
 
-/// A vectorizable double-precision `exp` (8 lanes of `SIMD8<Double>`), for the O(N)
-/// passes of the inclusion models where glibc's scalar `exp` dominated.
+/// A vectorizable double-precision `exp` (branch-free scalar code that LLVM's loop
+/// vectorizer turns into packed arithmetic), for the O(N) passes of the inclusion models
+/// where glibc's scalar `exp` dominated.
 ///
 /// Method: `x = n·ln2 + r` with `n = round(x/ln2)` and a two-part (Cody–Waite) ln 2, so
 /// `|r| ≤ ln2/2 ≈ 0.347` with no cancellation error; `e^r` by its Taylor polynomial of
@@ -17,15 +18,17 @@ public enum VectorExp {
     @usableFromInline static let overflow = 709.782712893383973096
     @usableFromInline static let underflow = -745.133219101941108420
 
-    /// `e^x` for 8 lanes.
+    /// `e^x`, branch-free (selects only), so loops over it auto-vectorize.
     @inlinable @inline(__always)
-    public static func exp(_ x: SIMD8<Double>) -> SIMD8<Double> {
+    public static func exp(_ x: Double) -> Double {
         // Clamp first so n stays in range; special cases are patched at the end.
-        let xc = x.clamped(lowerBound: SIMD8(repeating: -746), upperBound: SIMD8(repeating: 710))
-        let n = (xc * invLn2).rounded(.toNearestOrEven)
+        let xc = x < -746 ? -746 : (x > 710 ? 710 : x)
+        // n = round(x/ln2) by the 1.5·2⁵² trick: its low mantissa bits are n as an integer.
+        let shifted = xc * invLn2 + 0x1.8p52
+        let n = shifted - 0x1.8p52
         let r = (xc - n * ln2Hi) - n * ln2Lo
-        var p = SIMD8<Double>(repeating: 1.0 / 6227020800)      // 1/13!
-        p = p * r + 1.0 / 479001600                                // 1/12!
+        var p = 1.0 / 6227020800                                  // 1/13!
+        p = p * r + 1.0 / 479001600                               // 1/12!
         p = p * r + 1.0 / 39916800
         p = p * r + 1.0 / 3628800
         p = p * r + 1.0 / 362880
@@ -39,20 +42,23 @@ public enum VectorExp {
         p = p * r + 1
         p = p * r + 1
         // 2^n = 2^n1 · 2^n2 with both halves normal (n ∈ [−1077, 1025]).
-        let ni = SIMD8<Int64>(n)
+        let ni = Int64(bitPattern: shifted.bitPattern) &- Int64(bitPattern: (0x1.8p52 as Double).bitPattern)
         let n1 = ni &>> 1, n2 = ni &- n1
-        let s1 = unsafeBitCast(SIMD8<UInt64>(truncatingIfNeeded: (n1 &+ 1023) &<< 52), to: SIMD8<Double>.self)
-        let s2 = unsafeBitCast(SIMD8<UInt64>(truncatingIfNeeded: (n2 &+ 1023) &<< 52), to: SIMD8<Double>.self)
+        let s1 = Double(bitPattern: UInt64(bitPattern: (n1 &+ 1023) &<< 52))
+        let s2 = Double(bitPattern: UInt64(bitPattern: (n2 &+ 1023) &<< 52))
         var y = p * s1 * s2
-        y.replace(with: SIMD8(repeating: .infinity), where: x .> overflow)
-        y.replace(with: SIMD8(repeating: 0), where: x .< underflow)
-        y.replace(with: x, where: x .!= x)
-        return y
+        y = x > overflow ? .infinity : y
+        y = x < underflow ? 0 : y
+        return x != x ? x : y
     }
 
-    /// `e^x` for one value (the same arithmetic as a lane of the vector form).
+    /// `e^x` for 8 lanes (lane-wise `exp(_: Double)`).
     @inlinable
-    public static func exp(_ x: Double) -> Double { exp(SIMD8(repeating: x))[0] }
+    public static func exp(_ x: SIMD8<Double>) -> SIMD8<Double> {
+        var y = SIMD8<Double>()
+        for i in 0..<8 { y[i] = exp(x[i]) }
+        return y
+    }
 
     /// `out[i] = e^{x[i]}`; `out.count` must be ≥ `x.count`.
     @inlinable
@@ -61,12 +67,6 @@ public enum VectorExp {
         let n = x.count
         guard n > 0 else { return }
         let xp = x.baseAddress!, op = out.baseAddress!
-        var i = 0
-        while i + 8 <= n {
-            let v = UnsafeRawPointer(xp + i).loadUnaligned(as: SIMD8<Double>.self)
-            UnsafeMutableRawPointer(op + i).storeBytes(of: exp(v), as: SIMD8<Double>.self)
-            i += 8
-        }
-        while i < n { op[i] = exp(xp[i]); i += 1 }
+        for i in 0..<n { op[i] = exp(xp[i]) }
     }
 }

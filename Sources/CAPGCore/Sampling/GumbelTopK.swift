@@ -36,8 +36,12 @@ public enum GumbelTopK {
     /// threshold time of `ThresholdInclusion`.
     ///
     /// When the stream sits at a block boundary (a fresh stream), the uniforms come from
-    /// `PhiloxBatch` 256 items at a time (the same words, so the same output); otherwise
-    /// from the stream word by word. Either way the stream ends advanced by 2N words.
+    /// `PhiloxBatch` 256 items at a time (the same words, so the same output), and blocks
+    /// of 64 items are first tested as a whole: with `s_max` their largest score and `u_max`
+    /// an upper bound of their uniforms (from the largest high word), no item of the block
+    /// can enter when `s_max − log(−log u_max) < κ`, so the block costs two logs instead of
+    /// 64 table tests (most blocks, once κ has settled). Otherwise the words come from the
+    /// stream one by one. Either way the stream ends advanced by 2N words.
     public static func sampleWithKey(scores s: [Double], k: Int, stream: inout RandomStream)
         -> (items: [Int], kthKey: Double)
     {
@@ -69,9 +73,14 @@ public enum GumbelTopK {
         }
         let firstBlock = UInt32(truncatingIfNeeded: stream.wordPosition / 4)
         let key = stream.key
-        let chunk = 256
+        let chunk = 256, block = 64
+        /// The uniform of the j-th item of a chunk: `(m + ½)·2⁻⁵³` from its two words, as `RandomStream.uniform()`.
+        @inline(__always) func uniform(_ words: UnsafeMutableBufferPointer<UInt32>, _ j: Int) -> Double {
+            let hi = UInt64(words[2 * j] >> 5), lo = UInt64(words[2 * j + 1] >> 6)
+            return (Double(hi << 26 | lo) + 0.5) * 0x1p-53
+        }
         withUnsafeTemporaryAllocation(of: UInt32.self, capacity: 2 * chunk) { words in
-            withUnsafeTemporaryAllocation(of: Double.self, capacity: chunk) { uniforms in
+            do {
                 rejectionTable.withUnsafeBufferPointer { table in
                     s.withUnsafeBufferPointer { sb in
                         let inverseStep = 1 / gridStep
@@ -83,30 +92,48 @@ public enum GumbelTopK {
                             let wordCount = (2 * count + 3) & ~3
                             PhiloxBatch.fill(UnsafeMutableBufferPointer(rebasing: words[0..<wordCount]), key: key,
                                              firstBlock: firstBlock &+ UInt32(truncatingIfNeeded: start / 2))
-                            for j in 0..<count {
-                                let hi = UInt64(words[2 * j] >> 5), lo = UInt64(words[2 * j + 1] >> 6)
-                                uniforms[j] = (Double(hi << 26 | lo) + 0.5) * 0x1p-53
-                            }
                             var j = 0
                             // The first K items enter unconditionally.
                             while j < count && start + j < kk {
-                                let u = uniforms[j]
+                                let u = uniform(words, j)
                                 heap.offer(key: sb[start + j] + -Foundation.log(-Foundation.log(u)), item: start + j)
                                 j += 1
                             }
                             if start + j >= kk { kappa = heap.keys[0] }
                             while j < count {
-                                let i = start + j
-                                let u = uniforms[j]
-                                j += 1
-                                let delta = kappa - sb[i]
-                                if delta > 0 {
-                                    let m = delta * inverseStep
-                                    let bound = m >= Double(gridSize) ? last : table[Int(m)]
-                                    if u <= bound { continue }
+                                // Block test: every key of items j..<end is at most
+                                // s_max − log(−log u_max) (the perturbation is monotone in u; the
+                                // margin of 1e-9·(1 + |κ|) covers any ulp-level non-monotonicity of
+                                // libm's log), so when that bound is below κ the plain algorithm
+                                // rejects them all and they are skipped.
+                                let end = Swift.min(count, j + block)
+                                var wordMax: UInt32 = 0
+                                var sMax = -Double.infinity
+                                for b in j..<end {
+                                    let w = words[2 * b]
+                                    wordMax = w > wordMax ? w : wordMax
+                                    let v = sb[start + b]
+                                    sMax = v > sMax ? v : sMax
                                 }
-                                heap.offer(key: sb[i] - Foundation.log(-Foundation.log(u)), item: i)
-                                kappa = heap.keys[0]
+                                let mBound = UInt64(wordMax >> 5) << 26 | (1 << 26 - 1)
+                                let uBound = (Double(mBound) + 0.5) * 0x1p-53
+                                if sMax - Foundation.log(-Foundation.log(uBound)) < kappa - 1e-9 * (1 + Swift.abs(kappa)) {
+                                    j = end
+                                    continue
+                                }
+                                while j < end {
+                                    let i = start + j
+                                    let u = uniform(words, j)
+                                    j += 1
+                                    let delta = kappa - sb[i]
+                                    if delta > 0 {
+                                        let m = delta * inverseStep
+                                        let bound = m >= Double(gridSize) ? last : table[Int(m)]
+                                        if u <= bound { continue }
+                                    }
+                                    heap.offer(key: sb[i] - Foundation.log(-Foundation.log(u)), item: i)
+                                    kappa = heap.keys[0]
+                                }
                             }
                             start += count
                         }

@@ -5,7 +5,8 @@ Same sizes (N items, d, dx, K, B), same synthetic environment shape
 (q = sigmoid(beta <x, v_a> + c_a), argmax LSR over the candidates with noise,
 Bernoulli reward), same sampling (Gumbel-top-K from 53-bit uniforms, exact PL order),
 same estimator (CA-PG with the mean-field threshold inclusion model, Newton on log t
-started at the K-th arrival time; or V-PG), same FLOPs (two forward GEMMs, the
+started at the K-th arrival time with the same regula-falsi fallback as capg, iterating
+only the rows not yet converged; or V-PG), same FLOPs (two forward GEMMs, the
 estimator's O(N) passes for rewarded rows only, three backward GEMMs), Adam.
 
 Prints one JSON object: {"peer": "numpy", "estimator", "step_seconds": [...],
@@ -92,20 +93,31 @@ def run(a):
                 tlow = kd / w.sum(axis=1)
                 tau = np.log(np.maximum(tlow, np.exp(-(v_k[rows] - top[:, 0]))))
                 lo = np.log(tlow); hi = np.full_like(lo, np.inf)
+                hlo = np.full_like(lo, np.nan); hhi = np.full_like(lo, np.inf)
+                act = np.arange(rows.size)                # rows still iterating
                 for _ in range(100):
-                    t = np.exp(tau)[:, None]
-                    xw = w * t
+                    ta = tau[act]
+                    xw = w[act] * np.exp(ta)[:, None]
                     e = np.exp(-xw)
                     h = (-np.expm1(-xw)).sum(axis=1) - kd
                     slope = (xw * e).sum(axis=1)
-                    lo = np.where(h < 0, np.maximum(lo, tau), lo)
-                    hi = np.where(h >= 0, tau, hi)
-                    nxt = tau - h / slope
-                    bad = ~((nxt > lo) & (nxt < hi))
-                    nxt = np.where(bad, np.where(np.isfinite(hi), 0.5 * (lo + hi), lo + 1), nxt)
-                    done = np.abs(nxt - tau) <= 1e-14
-                    tau = nxt
-                    if done.all():
+                    neg = h < 0
+                    lo[act] = np.where(neg, np.maximum(lo[act], ta), lo[act])
+                    hlo[act] = np.where(neg, h, hlo[act])
+                    hi[act] = np.where(neg, hi[act], ta)
+                    hhi[act] = np.where(neg, hhi[act], h)
+                    la, ha, hla, hha = lo[act], hi[act], hlo[act], hhi[act]
+                    nxt = ta - h / slope
+                    bad = ~((nxt > la) & (nxt < ha))
+                    with np.errstate(invalid="ignore", divide="ignore"):
+                        falsi = la - hla * (ha - la) / (hha - hla)
+                    fb = np.where(np.isfinite(ha), 0.5 * (la + ha), la + 1)
+                    fb = np.where(np.isfinite(falsi) & (falsi > la) & (falsi < ha), falsi, fb)
+                    nxt = np.where(bad, fb, nxt)
+                    done = (np.abs(nxt - ta) <= 1e-14) | (ha - la <= 1e-14) | (h == 0)
+                    tau[act] = np.where(h == 0, ta, nxt)
+                    act = act[~done]
+                    if act.size == 0:
                         break
                 t = np.exp(tau)[:, None]
                 xw = w * t

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """PyTorch CPU peer of `capg bench`: the same step as numpy_step.py with torch ops
 (float32 scores and GEMMs, float64 Gumbel noise and estimator, torch.topk for the
-Gumbel-top-K selection, the same threshold Newton solve or V-PG gradient, Adam written
+Gumbel-top-K selection, the same threshold Newton solve (regula-falsi fallback, only
+unconverged rows iterate) or V-PG gradient, Adam written
 out as in capg). Threads pinned with torch.set_num_threads(--threads, default 1).
 Prints one JSON object like numpy_step.py.
 """
@@ -76,19 +77,30 @@ def run(a):
                 tlow = kd / w.sum(dim=1)
                 tau = torch.log(torch.maximum(tlow, torch.exp(-(v_k[rows] - top[:, 0]))))
                 lo = torch.log(tlow); hi = torch.full_like(lo, float("inf"))
+                hlo = torch.full_like(lo, float("nan")); hhi = torch.full_like(lo, float("inf"))
+                act = torch.arange(rows.numel())          # rows still iterating
                 for _ in range(100):
-                    xw = w * torch.exp(tau)[:, None]
+                    ta = tau[act]
+                    xw = w[act] * torch.exp(ta)[:, None]
                     e = torch.exp(-xw)
                     h = (-torch.expm1(-xw)).sum(dim=1) - kd
                     slope = (xw * e).sum(dim=1)
-                    lo = torch.where(h < 0, torch.maximum(lo, tau), lo)
-                    hi = torch.where(h >= 0, tau, hi)
-                    nxt = tau - h / slope
-                    bad = ~((nxt > lo) & (nxt < hi))
-                    nxt = torch.where(bad, torch.where(torch.isfinite(hi), 0.5 * (lo + hi), lo + 1), nxt)
-                    done = bool((torch.abs(nxt - tau) <= 1e-14).all())
-                    tau = nxt
-                    if done:
+                    neg = h < 0
+                    lo[act] = torch.where(neg, torch.maximum(lo[act], ta), lo[act])
+                    hlo[act] = torch.where(neg, h, hlo[act])
+                    hi[act] = torch.where(neg, hi[act], ta)
+                    hhi[act] = torch.where(neg, hhi[act], h)
+                    la, ha, hla, hha = lo[act], hi[act], hlo[act], hhi[act]
+                    nxt = ta - h / slope
+                    bad = ~((nxt > la) & (nxt < ha))
+                    falsi = la - hla * (ha - la) / (hha - hla)
+                    fb = torch.where(torch.isfinite(ha), 0.5 * (la + ha), la + 1)
+                    fb = torch.where(torch.isfinite(falsi) & (falsi > la) & (falsi < ha), falsi, fb)
+                    nxt = torch.where(bad, fb, nxt)
+                    done = (torch.abs(nxt - ta) <= 1e-14) | (ha - la <= 1e-14) | (h == 0)
+                    tau[act] = torch.where(h == 0, ta, nxt)
+                    act = act[~done]
+                    if act.numel() == 0:
                         break
                 xw = w * torch.exp(tau)[:, None]
                 psi = xw * torch.exp(-xw)

@@ -39,6 +39,9 @@ public final class Trainer {
     private var scoreGradientBuffer: [Float] = []
     private var gradientBuffer: [Float] = []
 
+    /// Reused Double rows of the Float-row estimator call (no allocation per query).
+    let workspace = EstimatorWorkspace()
+
     /// Evaluation query ids owned by this rank and their LSR favourites.
     let evalIDs: [Int]
     let evalFavourites: [Int]
@@ -95,19 +98,17 @@ public final class Trainer {
         defer { scoreGradientBuffer = g }
         var rewardSum = 0.0, sampleCount = 0.0, bad = -1
         let scale = 1 / Double(config.batchSize)
-        var row = [Double](), grow = [Double]()
-        for (qi, q) in batch.queries.enumerated() {
-            let range = batch.range(qi)
-            row.removeAll(keepingCapacity: true); grow.removeAll(keepingCapacity: true)
-            for i in range { row.append(Double(batch.scores[i])) }
-            grow.append(contentsOf: repeatElement(0, count: range.count))
-            let st = estimator.accumulate(scores: row, query: q, seed: config.seed, step: step, queryID: ids[qi],
-                                          runningBaseline: runningBaseline, scale: scale, into: &grow)
-            rewardSum += st.rewardSum; sampleCount += Double(st.samples)
-            for (j, i) in range.enumerated() {
-                let v = grow[j]
-                if !v.isFinite { bad = ids[qi] }
-                g[i] = Float(v)
+        g.withUnsafeMutableBufferPointer { gb in
+            batch.scores.withUnsafeBufferPointer { sb in
+                for (qi, q) in batch.queries.enumerated() {
+                    let range = batch.range(qi)
+                    let st = estimator.accumulate(
+                        scores: UnsafeBufferPointer(rebasing: sb[range]), query: q, seed: config.seed, step: step,
+                        queryID: ids[qi], runningBaseline: runningBaseline, scale: scale,
+                        into: UnsafeMutableBufferPointer(rebasing: gb[range]), workspace: workspace)
+                    rewardSum += st.rewardSum; sampleCount += Double(st.samples)
+                    if st.nonFinite { bad = ids[qi] }
+                }
             }
         }
         if let f = config.failure, f.rank == communicator.rank, f.step == step {

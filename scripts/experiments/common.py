@@ -65,10 +65,11 @@ def write_csv(path, rows, fields=None):
             w.writerow({k: ("" if r.get(k) is None else r.get(k)) for k in fields})
 
 
-def loglog_slope(xs, ys):
-    """Least-squares slope of log y against log x (points with y > 0 only)."""
+def loglog_slope(xs, ys, min_points=2):
+    """Least-squares slope of log y against log x (points with y > 0 only; None if fewer than
+    min_points such points)."""
     pts = [(math.log(x), math.log(y)) for x, y in zip(xs, ys) if x and y and x > 0 and y > 0]
-    if len(pts) < 2:
+    if len(pts) < max(2, min_points):
         return None
     mx = sum(p[0] for p in pts) / len(pts)
     my = sum(p[1] for p in pts) / len(pts)
@@ -148,6 +149,10 @@ class Runner:
     def train(self, experiment, name, args, mpi=True):
         """`[mpirun -np P] capg train ... --run-dir RUNS/name`; returns (summary, metrics rows)."""
         run_dir = self.runs_dir / "train" / name
+        try:  # commands run from the package root: show (and use) a relative run directory there
+            run_dir = run_dir.resolve().relative_to(ROOT)
+        except ValueError:
+            pass
         launch = ["mpirun", "--oversubscribe", "--bind-to", "none", "-np", str(self.np)] if mpi else []
         cmd = (self._prefix() + launch + [self.capg, "train"] + [str(a) for a in args]
                + ["--run-dir", str(run_dir), "--checkpoint-every", "0", "--quiet"])

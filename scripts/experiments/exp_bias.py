@@ -8,7 +8,9 @@
 """
 import math
 
-from common import commands_block, fmt, md_table, mean, std, write_csv
+import json
+
+from common import commands_block, eval_rows, fmt, md_table, mean, std, write_csv
 
 NAME = "bias"
 
@@ -33,12 +35,14 @@ def levels(full):
 
 def plan(full):
     if full:
-        return dict(tiny=dict(items=10, k=3, contexts=32, draws=20000),
+        return dict(tiny=dict(items=10, k=3, contexts=32, draws=20000, exact_draws=5000),
                     mid=dict(items=1000, k=10, contexts=8, draws=10000, ref=400000, exact_draws=1000),
-                    train=dict(items=1000, k=10, steps=600, batch=32, eval_every=50, seeds=[0, 1, 2]))
-    return dict(tiny=dict(items=10, k=3, contexts=8, draws=4000),
+                    train=dict(items=1000, k=10, steps=600, batch=32, eval_every=50, seeds=[0, 1, 2]),
+                    exact_check=dict(seeds=[0, 1, 2], steps=600))
+    return dict(tiny=dict(items=10, k=3, contexts=8, draws=4000, exact_draws=1500),
                 mid=dict(items=1000, k=10, contexts=2, draws=3000, ref=100000, exact_draws=0),
-                train=dict(items=1000, k=10, steps=400, batch=32, eval_every=50, seeds=[0, 1]))
+                train=dict(items=1000, k=10, steps=400, batch=32, eval_every=50, seeds=[0, 1]),
+                exact_check=dict(seeds=[0], steps=200))
 
 
 def ceiling(snr1, draws):
@@ -65,12 +69,15 @@ def run(runner, full, out, entry):
                 "--reward", "expected", "--set", "init_scale=1"] + lsr
         for est, extra, label in (("vpg,capg,topk", [], None), ("capg", ["--inclusion", "exact"], "capg-exact"),
                                   ("capg", ["--inclusion", "independent"], "capg-independent")):
-            for r in runner.variance(NAME, base + ["--estimators", est] + extra):
+            d = t["exact_draws"] if label == "capg-exact" else t["draws"]
+            args = base + ["--estimators", est] + extra
+            args[args.index("--samples") + 1] = d
+            for r in runner.variance(NAME, args):
                 lab = label or {"vpg": "vpg-none", "capg": "capg-threshold", "topk": "topk"}[r["estimator"]]
-                sd = deb(r["snr"], t["draws"])
-                c_est = ceiling(sd, t["draws"])
+                sd = deb(r["snr"], d)
+                c_est = ceiling(sd, d)
                 cos_rows.append(dict(reference="exact", items=t["items"], k=t["k"], sweep=sweep, lsr_noise=sigma,
-                                     lsr_temperature=tau, label=lab, draws=t["draws"], contexts=t["contexts"],
+                                     lsr_temperature=tau, label=lab, draws=d, contexts=t["contexts"],
                                      cosine=r["cosine_to_reference"], noise_ceiling=c_est,
                                      cosine_corrected=r["cosine_to_reference"] / c_est if c_est else None,
                                      variance_scores=r["variance_scores"], snr_debiased=sd))
@@ -122,10 +129,32 @@ def run(runner, full, out, entry):
                                        random_value=summary["random_value"], oracle_value=summary["oracle_value"],
                                        recall=summary["recall"]))
     write_csv(out / "bias_training.csv", train_rows)
+
+    # (d) is the threshold approximation to blame? CA-PG with exact inclusion (O(N·K) per
+    # sample) trained at the aligned level, compared at the same step with the runs above.
+    ec = p["exact_check"]
+    check_rows = []
+    for seed in ec["seeds"]:
+        name = f"bias-n{tp['items']}-k{tp['k']}-s0.0-t0.0-capg-exact-seed{seed}-steps{ec['steps']}"
+        _, metrics = runner.train(NAME, name, [
+            "--items", tp["items"], "--k", tp["k"], "--steps", ec["steps"], "--batch-size", tp["batch"],
+            "--eval-every", tp["eval_every"], "--seed", seed, "--lsr-noise", 0.0, "--lsr-temperature", 0.0,
+            "--estimator", "capg", "--inclusion", "exact"])
+        for m in eval_rows(metrics):
+            check_rows.append(dict(label="capg-exact", seed=seed, step=m["step"], value=m["value"]))
+        for label, _ in TRAIN_EST:
+            name = (f"bias-n{tp['items']}-k{tp['k']}-s0.0-t0.0-{label}-seed{seed}"
+                    .replace("(", "").replace(")", "").replace("=", ""))
+            mpath = runner.runs_dir / "train" / name / "metrics.jsonl"
+            if mpath.exists():
+                for m in eval_rows([json.loads(l) for l in mpath.read_text().splitlines() if l.strip()]):
+                    if m["step"] <= ec["steps"]:
+                        check_rows.append(dict(label=label, seed=seed, step=m["step"], value=m["value"]))
+    write_csv(out / "bias_exact_check.csv", check_rows)
     tsum = summarize_training(train_rows, trl, tp)
     write_csv(out / "bias_training_summary.csv", tsum)
     plot(cos_rows, tsum, trl, out)
-    (out / "bias.md").write_text(markdown(cos_rows, tsum, trl, p, runner, entry))
+    (out / "bias.md").write_text(markdown(cos_rows, tsum, trl, p, runner, entry, check_rows))
     return dict(cos=cos_rows, train=tsum, plan=p)
 
 
@@ -145,12 +174,25 @@ def summarize_training(rows, trl, tp):
         c = means["capg-threshold"]
         rnd = rs[0]["random_value"]
         orc = rs[0]["oracle_value"]
+        n = len(tp["seeds"])
+
+        def versus(other):
+            d = c[0] - means[other][0]
+            e = math.sqrt((c[1] ** 2 + means[other][1] ** 2) / n) if n > 1 else 0.0
+            return d, e, ("tie" if abs(d) <= 2 * e else ("wins" if d > 0 else "loses"))
+
+        diff, se, verdict = versus(best_other[1])
+        best_vpg = max((means[l][0], l) for l, _ in TRAIN_EST if l.startswith("vpg"))[1]
+        dv, ev, vv = versus(best_vpg)
+        dt, et, vt = versus("topk")
+        extra = dict(best_vpg=best_vpg, capg_minus_best_vpg=dv, vpg_se=ev, verdict_vs_vpg=vv,
+                     capg_minus_topk=dt, topk_se=et, verdict_vs_topk=vt)
         out.append(dict(sweep=sweep, level=level_name(sweep, sigma, tau), lsr_noise=sigma, lsr_temperature=tau,
                         random_value=rnd, oracle_value=orc,
                         **{f"{l}_mean": means[l][0] for l, _ in TRAIN_EST},
                         **{f"{l}_sd": means[l][1] for l, _ in TRAIN_EST},
-                        best_other=best_other[1], capg_minus_best_other=c[0] - best_other[0],
-                        capg_wins=c[0] > best_other[0]))
+                        best_other=best_other[1], capg_minus_best_other=diff, diff_se=se,
+                        capg_wins=diff > 0, verdict=verdict, **extra))
     return out
 
 
@@ -201,7 +243,7 @@ def plot(cos_rows, tsum, trl, out):
     plt.close(fig)
 
 
-def markdown(cos_rows, tsum, trl, p, runner, entry):
+def markdown(cos_rows, tsum, trl, p, runner, entry, check_rows):
     t, m, tp = p["tiny"], p["mid"], p["train"]
     lines = ["# Experiment 3: bias under LSR misalignment", ""]
     lines.append("Alignment knobs: LSR noise σ (LSR score ℓ = q + σ·ε, fixed per context and item; argmax LSR) and "
@@ -251,9 +293,27 @@ def markdown(cos_rows, tsum, trl, p, runner, entry):
     for s in tsum:
         body.append([s["level"], s["random_value"], s["oracle_value"]]
                     + [f"{fmt(s[f'{l}_mean'], 4)} ± {fmt(s[f'{l}_sd'], 2)}" for l, _ in TRAIN_EST]
-                    + [s["capg_minus_best_other"], "yes" if s["capg_wins"] else "no"])
+                    + [f"{fmt(s['capg_minus_best_vpg'], 3)} ± {fmt(s['vpg_se'], 2)} ({s['verdict_vs_vpg']})",
+                       f"{fmt(s['capg_minus_topk'], 3)} ± {fmt(s['topk_se'], 2)} ({s['verdict_vs_topk']})"])
     lines.append(md_table(["LSR level", "random", "oracle"] + [l for l, _ in TRAIN_EST]
-                          + ["CA-PG − best other", "CA-PG best?"], body))
+                          + ["CA-PG − best V-PG (± se)", "CA-PG − top-K (± se)"], body))
+    lines.append("")
+    lines.append("Verdict: `wins`/`loses` when |difference| > 2 standard errors of the difference over seeds, "
+                 "else `tie`.")
+    lines.append("")
+    ec = p["exact_check"]
+    steps = sorted({r["step"] for r in check_rows})
+    labels = []
+    for r in check_rows:
+        if r["label"] not in labels:
+            labels.append(r["label"])
+    lines.append(f"**Exact-inclusion check** (σ = 0, τ₂ = 0, seed(s) {', '.join(map(str, ec['seeds']))}): value at each "
+                 "evaluation step of CA-PG with exact inclusion (its own run) next to the runs above, to see whether the "
+                 "threshold approximation explains CA-PG's gap to top-K")
+    lines.append("")
+    lines.append(md_table(["estimator"] + [f"step {s}" for s in steps],
+                          [[l] + [mean([r["value"] for r in check_rows if r["label"] == l and r["step"] == s])
+                                  for s in steps] for l in labels]))
     lines.append("")
     lines.append("![bias](bias.png)")
     lines.append("")

@@ -20,7 +20,7 @@ def plan(full):
     if full:
         return dict(items=10000, ks=[10, 100, 1000], seeds=[0, 1, 2, 3, 4], steps=500, batch=64, eval_every=20,
                     eval_queries=256, estimators=[e[0] for e in ESTIMATORS])
-    return dict(items=10000, ks=[10, 100, 1000], seeds=[0, 1], steps=150, batch=32, eval_every=15,
+    return dict(items=10000, ks=[10, 100, 1000], seeds=[0, 1, 2], steps=150, batch=32, eval_every=15,
                 eval_queries=128, estimators=[e[0] for e in ESTIMATORS if e[0] != "capg-independent"])
 
 

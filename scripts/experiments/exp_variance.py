@@ -98,7 +98,7 @@ def fit_slopes(rows):
             out.append(dict(items=n, label=label, ks=" ".join(map(str, ks)),
                             slope_variance_scores=loglog_slope(ks, [r["variance_scores"] for r in rs]),
                             slope_variance_params=loglog_slope(ks, [r["variance_params"] for r in rs]),
-                            slope_snr_debiased=loglog_slope(ks, [r["snr_debiased"] for r in rs])))
+                            slope_snr_debiased=loglog_slope(ks, [r["snr_debiased"] for r in rs], min_points=3)))
     return out
 
 
@@ -140,10 +140,14 @@ def plot(rows, slopes, out):
             ys = [r["snr_debiased"] if r["snr_debiased"] and r["snr_debiased"] > 0 else float("nan") for r in rs]
             axes[1][j].loglog(ks, ys, color=c, marker=mk, ls=ls,
                               label=f"{label} (slope {fmt(s2, 2)})" if s2 is not None else label)
+            ub = [(r["k"], r["snr_upper_bound"]) for r in rs if r["snr_debiased"] is None and r["snr_upper_bound"]]
+            if ub:
+                axes[1][j].loglog([u[0] for u in ub], [u[1] for u in ub], color=c, marker="v", ls="none",
+                                  mfc="none", alpha=0.6, label=f"{label}: not resolved, SNR below")
         axes[0][j].set_title(f"tr Cov of one draw (score space), N = {n}")
         axes[0][j].set_xlabel("K")
         axes[0][j].set_ylabel("tr Cov[ĝ]")
-        axes[1][j].set_title(f"SNR ‖E ĝ‖/√tr Cov (noise floor removed), N = {n}")
+        axes[1][j].set_title(f"SNR ‖E ĝ‖/√tr Cov of one draw (noise floor removed), N = {n}")
         axes[1][j].set_xlabel("K")
         axes[1][j].set_ylabel("SNR")
         for a in (axes[0][j], axes[1][j]):
@@ -200,7 +204,7 @@ def markdown(rows, slopes, runner, entry, full):
     lines.append("## Fitted log-log slopes (variance ∝ K^slope)")
     lines.append("")
     lines.append(md_table(["N", "estimator", "K used", "slope tr Cov (scores)", "slope tr Cov (params)",
-                           "slope SNR"],
+                           "slope SNR (≥ 3 resolved K)"],
                           [[s["items"], s["label"], s["ks"], s["slope_variance_scores"], s["slope_variance_params"],
                             s["slope_snr_debiased"]] for s in slopes]))
     lines.append("")

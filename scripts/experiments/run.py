@@ -65,6 +65,9 @@ def main():
     p.add_argument("--np", type=int, default=2, help="MPI ranks for training runs (default 2)")
     p.add_argument("--nice", type=int, default=10, help="niceness of every process (default 10; 0 = no nice)")
     p.add_argument("--fresh", action="store_true", help="ignore cached runs")
+    p.add_argument("--capg-commit", default=None,
+                   help="commit the capg binary was built from, for the record (default: git HEAD at run time, "
+                        "which is right only if you built from a clean HEAD)")
     a = p.parse_args()
 
     capg = Path(a.capg) if a.capg else default_capg()
@@ -89,6 +92,7 @@ def main():
     meta_path = out / ("meta-full.json" if a.full else "meta.json")
     meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
     meta.update(mode="full" if a.full else "default", entry=entry, git_head=git("rev-parse", "HEAD"),
+                capg_commit=a.capg_commit or git("rev-parse", "HEAD"),
                 capg=str(capg), capg_sha256=hashlib.sha256(capg.read_bytes()).hexdigest(),
                 host_cores=os.cpu_count(), np=a.np, nice=a.nice, date=time.strftime("%Y-%m-%d %H:%M:%S %Z"))
     meta.setdefault("seconds", {})

@@ -191,6 +191,9 @@ CLI_ISSUES = """## CLI issues met (worked around, not fixed: the Swift sources b
   experiment 3 by a noise-ceiling correction from the measured SNRs and by the V-PG control column.
 - The reference's random stream is keyed by `--seed`, which also sets the parameters, so one cannot redraw the
   reference at fixed parameters.
+- `--samples` means rollouts per context per step in `capg train` but independent draws per context in
+  `capg variance`, where the estimator's own rollout count (needed ≥ 2 for `baseline=loo`) is only reachable as
+  `--set samples=M`. Each `vpg-loo(M=2)` draw here therefore uses 2 rollouts (twice the others' cost).
 - `--lsr-noise` and `--lsr-temperature` must be ≥ 0, so an adversarial (anti-aligned) LSR cannot be expressed;
   the misalignment sweeps end at an uninformative LSR.
 """

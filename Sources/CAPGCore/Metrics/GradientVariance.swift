@@ -8,7 +8,8 @@ public struct GradientMoments: Sendable {
     public var varianceParams: Double
     /// `cos(ḡ, g_ref)` of the sample mean to a reference gradient (scores space).
     public var cosineToReference: Double
-    /// `‖ḡ‖ / √tr Cov[ĝ]`: signal-to-noise ratio of a single draw (scores space).
+    /// `‖E ĝ‖ / √tr Cov[ĝ]`: signal-to-noise ratio of a single draw (scores space), with
+    /// `‖E ĝ‖² ≈ max(0, ‖ḡ‖² − tr Cov/draws)` (bias-corrected; 0 when the signal is unresolved).
     public var snr: Double
     /// The sample mean ḡ.
     public var mean: [Double]
@@ -31,13 +32,23 @@ public enum GradientVariance {
     ) -> GradientMoments {
         precondition(draws >= 2, "need at least 2 draws to estimate a variance")
         let n = s.count
+        // A running-mean baseline at fixed parameters converges to the expected reward:
+        // estimate it from `draws` pilot rollouts with keys disjoint from the measured ones.
+        var baseline = 0.0
+        if estimator.kind == .vpg && estimator.baseline == .mean {
+            for t in 0..<draws {
+                let r = estimator.sampler.sample(scores: s, query: query, seed: seed, step: draws + t, queryID: queryID, sample: 0)
+                baseline += r.reward / Double(draws)
+            }
+        }
         var all = [[Double]]()
         all.reserveCapacity(draws)
         var mean = [Double](repeating: 0, count: n)
         for t in 0..<draws {
             var g = [Double](repeating: 0, count: n)
             // Independent draws: the draw index plays the role of the step in the key.
-            estimator.accumulate(scores: s, query: query, seed: seed, step: t, queryID: queryID, scale: 1, into: &g)
+            estimator.accumulate(scores: s, query: query, seed: seed, step: t, queryID: queryID,
+                                 runningBaseline: baseline, scale: 1, into: &g)
             for i in 0..<n { mean[i] += g[i] / Double(draws) }
             all.append(g)
         }
@@ -59,8 +70,11 @@ public enum GradientVariance {
         vs /= Double(draws - 1); vp /= Double(draws - 1)
         var dot = 0.0, nm = 0.0, nr = 0.0
         for i in 0..<n { dot += mean[i] * reference[i]; nm += mean[i] * mean[i]; nr += reference[i] * reference[i] }
+        // ‖ḡ‖² overestimates ‖E ĝ‖² by tr Cov / draws (the mean's own noise); subtract it so a
+        // pure-noise estimator reads SNR ≈ 0, not 1/√draws.
+        let signal = Swift.max(0, nm - vs / Double(draws))
         let cos = (nm > 0 && nr > 0) ? dot / (nm.squareRoot() * nr.squareRoot()) : 0
         return GradientMoments(varianceScores: vs, varianceParams: vp, cosineToReference: cos,
-                               snr: vs > 0 ? nm.squareRoot() / vs.squareRoot() : .infinity, mean: mean)
+                               snr: vs > 0 ? signal.squareRoot() / vs.squareRoot() : .infinity, mean: mean)
     }
 }

@@ -45,14 +45,24 @@ public final class LetorTask: TrainingTask {
 
     public func evaluationIDs(rank: Int, size: Int) -> [Int] { test.dataset.queryOrdinals }
 
+    /// Shard index of query ordinal `id` (the sharding rule guarantees it is local).
+    private func localIndex(_ id: Int, evaluation: Bool) -> Int {
+        guard let q = (evaluation ? testIndex : trainIndex)[id] else {
+            preconditionFailure("query ordinal \(id) is not in this rank's shard (sharding rule violated)")
+        }
+        return q
+    }
+
+    public func queries(ids: [Int], evaluation: Bool) -> [any RankingQuery] {
+        let env = evaluation ? test : train
+        return ids.map { env.query(at: localIndex($0, evaluation: evaluation), evaluation: evaluation) }
+    }
+
     public func forward(parameters: [Float], ids: [Int], evaluation: Bool) -> ScoredBatch {
         let env = evaluation ? test : train
-        let index = evaluation ? testIndex : trainIndex
         var offsets = [0], queries = [any RankingQuery](), saved = [Float](), scores = [Float]()
         for id in ids {
-            guard let q = index[id] else {
-                preconditionFailure("query ordinal \(id) is not in this rank's shard (sharding rule violated)")
-            }
+            let q = localIndex(id, evaluation: evaluation)
             let n = env.dataset.documentCount(of: q)
             queries.append(env.query(at: q, evaluation: evaluation))
             let start = scores.count, aStart = saved.count
@@ -78,7 +88,7 @@ public final class LetorTask: TrainingTask {
         var saved = batch.saved
         var aStart = 0
         for (r, id) in batch.ids.enumerated() {
-            let q = trainIndex[id]!
+            let q = localIndex(id, evaluation: false)
             let range = batch.range(r)
             let n = range.count
             let aCount = scorer.activationCount(documents: n)

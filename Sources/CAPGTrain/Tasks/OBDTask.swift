@@ -44,8 +44,12 @@ public final class OBDTask: TrainingTask {
         return (0..<u).map { Double(environment.log.userFeatures[row * u + $0]) }
     }
 
+    public func queries(ids: [Int], evaluation: Bool) -> [any RankingQuery] {
+        ids.map { environment.query(row: $0, evaluation: evaluation) }
+    }
+
     public func forward(parameters: [Float], ids: [Int], evaluation: Bool) -> ScoredBatch {
-        let queries = ids.map { environment.query(row: $0, evaluation: evaluation) }
+        let queries = self.queries(ids: ids, evaluation: evaluation)
         return TwoTowerForward.run(esr: esr, parameters: parameters, ids: ids, queries: queries,
                                    contexts: ids.map { context(row: $0) })
     }

@@ -29,6 +29,10 @@ public final class SyntheticTask: TrainingTask {
         Array(stride(from: rank, to: config.evalQueries, by: size))
     }
 
+    public func queries(ids: [Int], evaluation: Bool) -> [any RankingQuery] {
+        ids.map { environment.query(id: $0, evaluation: evaluation) }
+    }
+
     public func forward(parameters: [Float], ids: [Int], evaluation: Bool) -> ScoredBatch {
         let queries = ids.map { environment.query(id: $0, evaluation: evaluation) }
         return TwoTowerForward.run(esr: esr, parameters: parameters, ids: ids, queries: queries,

@@ -39,6 +39,8 @@ public protocol TrainingTask: AnyObject {
     func localBatch(step: Int, rank: Int, size: Int) -> [Int]
     /// Ids of this rank's evaluation queries.
     func evaluationIDs(rank: Int, size: Int) -> [Int]
+    /// The queries `ids` (training or evaluation set), without scoring them.
+    func queries(ids: [Int], evaluation: Bool) -> [any RankingQuery]
     /// ESR forward pass over queries `ids` (training or evaluation set).
     func forward(parameters: [Float], ids: [Int], evaluation: Bool) -> ScoredBatch
     /// Adds `∂J/∂θ` to `gradient` given `∂J/∂s` laid out like `batch.scores`.

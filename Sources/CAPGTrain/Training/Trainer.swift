@@ -67,10 +67,9 @@ public final class Trainer {
         let ids = task.evaluationIDs(rank: communicator.rank, size: communicator.size)
         evalIDs = ids
         // The LSR favourite, random-ESR and oracle-ESR values depend only on the queries.
-        let batch = task.forward(parameters: parameters, ids: ids, evaluation: true)
         var favourites = [Int]()
         var sums = [Double](repeating: 0, count: 4)
-        for (i, q) in batch.queries.enumerated() {
+        for (i, q) in task.queries(ids: ids, evaluation: true).enumerated() {
             let fav = lsr.favourite(query: q)
             favourites.append(fav)
             let rnd = evaluator.randomBaseline(query: q, queryID: ids[i], favourite: fav)

@@ -37,28 +37,25 @@ public struct VarianceExperiment {
     }
 
     public func run(progress: ((String) -> Void)? = nil) throws -> [VarianceRow] {
-        let env = SyntheticEnvironment(config: config.synthetic)
-        let esr = TwoTowerESR(shape: config.shape)
-        let params = esr.initialParameters(seed: config.seed, initScale: config.initScale)
+        let task = SyntheticTask(config: config)
+        let params = task.initialParameters()
         let shape = config.shape
         let e = Array(params[shape.eOffset..<shape.eOffset + shape.eCount])
         let lsr = LateStageRanker(temperature: config.lsrTemperature)
-        let queries = (0..<contexts).map { env.query(id: $0, evaluation: true) }
-        // Scores, user vectors and contexts of the analysis queries (one small forward pass).
-        let x = queries.flatMap { $0.context.map(Float.init) }
-        var u = [Float](repeating: 0, count: contexts * shape.embeddingDim)
-        var s = [Float](repeating: 0, count: contexts * shape.items)
-        params.withUnsafeBufferPointer { p in x.withUnsafeBufferPointer { xb in u.withUnsafeMutableBufferPointer { ub in
-            s.withUnsafeMutableBufferPointer { sb in esr.forward(parameters: p, contexts: xb, batch: contexts, user: ub, scores: sb) }
-        } } }
-        let n = shape.items, d = shape.embeddingDim
+        let queries = (0..<contexts).map { task.environment.query(id: $0, evaluation: true) }
+        // Scores and user vectors u = Wx of the analysis queries: one forward pass of the task
+        // (its saved buffer is [X (B×dx) | U (B×d)]), converted to Double rows once.
+        let batch = task.forward(parameters: params, ids: Array(0..<contexts), evaluation: true)
+        let n = shape.items, d = shape.embeddingDim, uOffset = contexts * shape.contextDim
+        let scoreRows = (0..<contexts).map { c in batch.range(c).map { Double(batch.scores[$0]) } }
+        let users = (0..<contexts).map { c in (0..<d).map { Double(batch.saved[uOffset + c * d + $0]) } }
         var rows = [VarianceRow]()
         for k in ks {
             guard k >= 1 && k <= n else { throw ConfigError.invalid("k=\(k) must be in 1...\(n) (items)") }
             let sampler = RolloutSampler(k: k, lsr: lsr, reward: config.reward)
             var refs = [[Double]]()
             for (c, q) in queries.enumerated() {
-                let row = (0..<n).map { Double(s[c * n + $0]) }
+                let row = scoreRows[c]
                 if PrefixEnumeration.count(n: n, k: k) <= 200_000 {
                     refs.append(ExactGradient.compute(scores: row, query: q, k: k, lsr: lsr).gradient)
                 } else {
@@ -74,10 +71,9 @@ public struct VarianceExperiment {
                                                       samples: kind == .vpg ? config.samples : 1, sampler: sampler)
                 var acc = (vs: 0.0, vp: 0.0, cos: 0.0, snr: 0.0)
                 for (c, q) in queries.enumerated() {
-                    let row = (0..<n).map { Double(s[c * n + $0]) }
                     let m = GradientVariance.measure(
-                        estimator: est, scores: row, query: q, queryID: c, seed: config.seed, draws: draws,
-                        reference: refs[c], user: (0..<d).map { Double(u[c * d + $0]) },
+                        estimator: est, scores: scoreRows[c], query: q, queryID: c, seed: config.seed, draws: draws,
+                        reference: refs[c], user: users[c],
                         context: q.context, itemEmbeddings: e, embeddingDim: d)
                     acc.vs += m.varianceScores; acc.vp += m.varianceParams
                     acc.cos += m.cosineToReference; acc.snr += m.snr

@@ -30,7 +30,6 @@ enum TaskLoader {
                 print(String(format: "capg: read %@: %d queries, %d documents at %.1f MB/s",
                              c.testFile, testStats.queries, testStats.documents, testStats.megabytesPerSecond))
             }
-            _ = testStats
             return try LetorTask(config: c, train: train, trainQueryTotal: trainStats.queries, test: test)
         case .obd:
             let log = try OBDLoader.load(directory: c.obdDir)

@@ -50,6 +50,13 @@ extension TrainingConfig {
         case "lsr_noise": lsrNoise = try double()
         case "lsr_temperature": lsrTemperature = try double()
         case "reward": reward = try choice(RewardKind.self)
+        case "lsr_alignment": lsrAlignment = try double()
+        case "lsr_mode": lsrMode = try choice(LateStageMode.self)
+        case "lsr_lr": lsrLr = try double()
+        case "lsr_alternate_every": lsrAlternateEvery = try int()
+        case "scorer_command": scorerCommand = value
+        case "scorer_socket": scorerSocket = value
+        case "scorer_timeout": scorerTimeout = try double()
         case "env_seed": envSeed = try uint()
         case "queries": queries = try int()
         case "dim": dim = try int()
@@ -155,6 +162,13 @@ extension TrainingConfig {
         try need(queries >= 1 && queries <= Int(UInt32.max), "queries must be in 1...\(UInt32.max) (got \(queries))")
         try need(lsrNoise >= 0, "lsr_noise must be ≥ 0 (got \(lsrNoise))")
         try need(lsrTemperature >= 0, "lsr_temperature must be ≥ 0 (0 = argmax; got \(lsrTemperature))")
+        try need(lsrMode == .fixed || lsrTemperature > 0,
+                 "lsr_mode \(lsrMode.rawValue) trains the LSR's softmax, which needs lsr_temperature > 0 (0 is the argmax, which has no gradient)")
+        try need(lsrMode == .fixed || data != .obd, "lsr_mode \(lsrMode.rawValue) is not available for data obd (no LSR features); use data synthetic or letor")
+        try need(lsrLr > 0, "lsr_lr must be > 0 (got \(lsrLr))")
+        try need(lsrAlternateEvery >= 1, "lsr_alternate_every must be ≥ 1 (got \(lsrAlternateEvery))")
+        try need(scorerCommand.isEmpty || scorerSocket.isEmpty, "set scorer_command or scorer_socket, not both")
+        try need(scorerTimeout > 0, "scorer_timeout must be > 0 seconds (got \(scorerTimeout))")
         try need(initScale >= 0, "init_scale must be ≥ 0 (got \(initScale))")
         try need(evalQueries >= 1, "eval_queries must be ≥ 1 (got \(evalQueries))")
         try need(evalSamples >= 1, "eval_samples must be ≥ 1 (got \(evalSamples))")

@@ -35,6 +35,23 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     public var lsrNoise = 0.05
     public var lsrTemperature = 0.0
     public var reward = RewardKind.bernoulli
+    /// Synthetic fixed LSR alignment α in `ℓ(x,a) = α q(x,a) + lsr_noise · ε`: 1 aligned,
+    /// 0 an LSR that ignores the reward, < 0 one that prefers bad items.
+    public var lsrAlignment = 1.0
+    /// How the LSR is trained: `fixed` (the environment's LSR), `lsr-only` (ESR frozen),
+    /// `joint` (both every step) or `alternating` (blocks of `lsr_alternate_every` steps).
+    public var lsrMode = LateStageMode.fixed
+    /// Learning rate of the learned LSR's own optimizer (same kind as the ESR's).
+    public var lsrLr = 0.05
+    /// Block length of `lsr_mode = alternating` (ESR first).
+    public var lsrAlternateEvery = 10
+    /// External reward: a command started once per rank (`/bin/sh -c`) that speaks the
+    /// scorer protocol on its stdin/stdout ("" = built-in reward).
+    public var scorerCommand = ""
+    /// External reward: the Unix socket of one scorer shared by all ranks ("" = none).
+    public var scorerSocket = ""
+    /// Seconds to wait for a scorer reply before stopping the run with an error.
+    public var scorerTimeout = 30.0
     public var envSeed: UInt64 = 1
     /// Size of the training query set (query ids 0..<queries; contexts are generated per id).
     public var queries = 1_000_000
@@ -78,7 +95,10 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
         case obdTrainFraction = "obd_train_fraction", obdClickModel = "obd_click_model"
         case items, contextDim = "context_dim", rewardScale = "reward_scale", biasMean = "bias_mean"
         case biasStd = "bias_std", lsrNoise = "lsr_noise", lsrTemperature = "lsr_temperature"
-        case reward, envSeed = "env_seed", queries, dim, initScale = "init_scale", k, estimator
+        case reward, lsrAlignment = "lsr_alignment", lsrMode = "lsr_mode", lsrLr = "lsr_lr"
+        case lsrAlternateEvery = "lsr_alternate_every", scorerCommand = "scorer_command"
+        case scorerSocket = "scorer_socket", scorerTimeout = "scorer_timeout"
+        case envSeed = "env_seed", queries, dim, initScale = "init_scale", k, estimator
         case inclusion, baseline, baselineDecay = "baseline_decay", samples, optimizer, lr
         case batchSize = "batch_size", steps, seed, evalQueries = "eval_queries"
         case evalSamples = "eval_samples", evalEvery = "eval_every", logEvery = "log_every"

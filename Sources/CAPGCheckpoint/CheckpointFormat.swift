@@ -47,11 +47,15 @@ public enum CheckpointFormat {
 
     /// The tensors a checkpoint of `config` holds, in file order: the parameter tensors
     /// (`param.W` (d×dx), `param.E` (N×d), `param.b` (N) for the two-tower ESR), then the optimizer's state
-    /// buffers (e.g. `adam.m`, `adam.v`, each of the parameter count).
+    /// buffers (e.g. `adam.m`, `adam.v`, each of the ESR's parameter count), then, with a
+    /// learned LSR, `param.lsr.w` among the parameters and its own optimizer's buffers
+    /// `lsr.adam.m`, `lsr.adam.v` (F each).
     public static func expectedTensors(config: TrainingConfig) -> [(name: String, shape: [Int])] {
         var out = config.parameterTensors.map { ("param." + $0.name, $0.shape) }
         let names = config.optimizer.make(parameterCount: 0, learningRate: config.lr).stateBuffers.map(\.name)
-        for n in names { out.append((n, [config.parameterCount])) }
+        let lsr = config.lsrFeatureCount
+        for n in names { out.append((n, [config.parameterCount - lsr])) }
+        if lsr > 0 { for n in names { out.append(("lsr." + n, [lsr])) } }
         return out
     }
 }

@@ -25,6 +25,14 @@ struct EnvironmentOptions: ParsableArguments {
     var lsrNoise: Double?
     @Option(name: .customLong("lsr-temperature"), help: "LSR softmax temperature τ₂ over the candidate set; 0 = argmax (default 0).")
     var lsrTemperature: Double?
+    @Option(name: .customLong("lsr-alignment"), help: "Fixed LSR alignment α: ℓ = α·q + σ·ε (LETOR: α·label + σ·ε). 1 = aligned, 0 = blind to the reward, < 0 = prefers bad items (default 1).")
+    var lsrAlignment: Double?
+    @Option(name: .customLong("lsr-mode"), help: "LSR training: fixed (the environment's LSR) | lsr-only (train a linear LSR over item/context features, ESR frozen) | joint (both every step) | alternating (blocks of --lsr-alternate-every steps, ESR first). Learned modes need --lsr-temperature > 0 (default fixed).")
+    var lsrMode: String?
+    @Option(name: .customLong("lsr-lr"), help: "Learning rate of the learned LSR's own optimizer (same kind as --optimizer) (default 0.05).")
+    var lsrLr: Double?
+    @Option(name: .customLong("lsr-alternate-every"), help: "Block length in steps of --lsr-mode alternating (default 10).")
+    var lsrAlternateEvery: Int?
     @Option(help: "Reward: bernoulli (a click with probability q) or expected (r = q) (default bernoulli).")
     var reward: String?
     @Option(help: "Inclusion model for CA-PG: exact | threshold | independent (default threshold).")
@@ -43,6 +51,10 @@ struct EnvironmentOptions: ParsableArguments {
         if let envSeed { try c.set("env_seed", String(envSeed), source: "--env-seed") }
         if let lsrNoise { try c.set("lsr_noise", String(lsrNoise), source: "--lsr-noise") }
         if let lsrTemperature { try c.set("lsr_temperature", String(lsrTemperature), source: "--lsr-temperature") }
+        if let lsrAlignment { try c.set("lsr_alignment", String(lsrAlignment), source: "--lsr-alignment") }
+        if let lsrMode { try c.set("lsr_mode", lsrMode, source: "--lsr-mode") }
+        if let lsrLr { try c.set("lsr_lr", String(lsrLr), source: "--lsr-lr") }
+        if let lsrAlternateEvery { try c.set("lsr_alternate_every", String(lsrAlternateEvery), source: "--lsr-alternate-every") }
         if let reward { try c.set("reward", reward, source: "--reward") }
         if let inclusion { try c.set("inclusion", inclusion, source: "--inclusion") }
         if let baseline { try c.set("baseline", baseline, source: "--baseline") }

@@ -53,6 +53,32 @@ final class CheckpointRoundTripTests: XCTestCase {
         XCTAssertEqual(resumed.segments, 2)
     }
 
+    /// With a learned LSR the checkpoint holds both models (`param.lsr.w`, `lsr.adam.*`),
+    /// and resuming mid-way through an alternating schedule (inside an LSR block) is bitwise
+    /// the uninterrupted run for both models.
+    func testLearnedLSRResumeIsBitwise() throws {
+        var c = Fixture.config(steps: 10)
+        c.lsrMode = .alternating; c.lsrAlternateEvery = 3; c.lsrTemperature = 0.2; c.lsrAlignment = 0
+        c.checkpointEvery = 0
+        let full = try Fixture.snapshot(c)
+        c.steps = 5
+        let half = try Fixture.snapshot(c)
+        let names = CheckpointFormat.expectedTensors(config: c).map(\.name)
+        XCTAssertEqual(names, ["param.W", "param.E", "param.b", "param.lsr.w", "adam.m", "adam.v", "lsr.adam.m", "lsr.adam.v"])
+        let decoded = try CheckpointDecoder.decode(CheckpointEncoder(chunkBytes: 64).encode(half)).snapshot
+        XCTAssertEqual(decoded.state, half.state)
+        c.steps = 10
+        let sink = CapturingSink()
+        _ = try TrainingRun(config: c, runDirectory: nil, quiet: true, resume: decoded, checkpointSink: sink)
+            .run(communicator: SingleProcessCommunicator())
+        let resumed = try XCTUnwrap(sink.last)
+        XCTAssertEqual(resumed.state.parameters, full.state.parameters)
+        XCTAssertEqual(resumed.state.optimizerBuffers, full.state.optimizerBuffers)
+        let lsr = full.state.parameters.suffix(c.lsrFeatureCount)
+        XCTAssertNotEqual(Array(lsr), LinearLateStageModel(featureCount: c.lsrFeatureCount, temperature: 1).initialWeights(),
+                          "the LSR weights moved (otherwise this test would not exercise them)")
+    }
+
     /// Each failure mode is its own typed error.
     func testTypedErrors() throws {
         let snap = try Fixture.snapshot()

@@ -1,6 +1,6 @@
 /// How the fixed late-stage ranker of a LETOR environment scores a query's documents:
 ///
-///   ℓ_d = base_d + σ · ε_{q,d},   ε ~ N(0, 1),
+///   ℓ_d = α · base_d + σ · ε_{q,d},   ε ~ N(0, 1)   (α = `alignment`, 1 by default),
 ///
 /// with `ε_{q,d}` a pure function of (environment seed, query ordinal, document index), so
 /// the LSR is a fixed function of the query whatever the rank count (as in
@@ -27,9 +27,12 @@ public struct LetorEnvironmentConfig: Sendable, Equatable {
     public var lateStage: LetorLateStageModel = .relevance(noise: 0.5)
     /// Seed of the LSR noise (separate from the training seed).
     public var seed: UInt64 = 1
+    /// α in `ℓ_d = α · base_d + σ ε`: 1 ranks by the base score, 0 ignores it (a misaligned LSR).
+    public var alignment: Double = 1
 
-    public init(maxRelevance: Int = 4, lateStage: LetorLateStageModel = .relevance(noise: 0.5), seed: UInt64 = 1) {
-        self.maxRelevance = maxRelevance; self.lateStage = lateStage; self.seed = seed
+    public init(maxRelevance: Int = 4, lateStage: LetorLateStageModel = .relevance(noise: 0.5), seed: UInt64 = 1,
+                alignment: Double = 1) {
+        self.maxRelevance = maxRelevance; self.lateStage = lateStage; self.seed = seed; self.alignment = alignment
     }
 }
 
@@ -95,14 +98,14 @@ public struct LetorEnvironment: Sendable {
         }
         switch config.lateStage {
         case .relevance:
-            for (i, d) in docs.enumerated() { lsr[i] = Double(dataset.labels[d]) }
+            for (i, d) in docs.enumerated() { lsr[i] = config.alignment * Double(dataset.labels[d]) }
         case .linear(let w, let b, _):
             let f = dataset.featureCount
             dataset.withFeatures(of: index) { x in
                 for i in 0..<n {
                     var z = Double(b)
                     for j in 0..<f { z += Double(w[j]) * Double(x[i * f + j]) }
-                    lsr[i] = z
+                    lsr[i] = config.alignment * z
                 }
             }
         }
@@ -113,7 +116,9 @@ public struct LetorEnvironment: Sendable {
             for i in 0..<n { lsr[i] += sigma * RandomStream.normal(key: key, index: i) }
         }
         return LetorQuery(index: index, ordinal: dataset.queryOrdinals[index], qid: dataset.qids[index],
-                          labels: Array(dataset.labels(of: index)), gains: gains, lateStageScores: lsr)
+                          labels: Array(dataset.labels(of: index)), gains: gains, lateStageScores: lsr,
+                          featureRows: dataset.features[docs.lowerBound * dataset.featureCount ..< docs.upperBound * dataset.featureCount],
+                          featureCount: dataset.featureCount)
     }
 }
 
@@ -131,6 +136,9 @@ public struct LetorQuery: RankingQuery, Sendable, Equatable {
     public let labels: [Int32]
     public let gains: [Double]
     public let lateStageScores: [Double]
+    /// The documents' feature rows (`n_q × F`, a slice of the shard: no copy), for a learned LSR.
+    public let featureRows: ArraySlice<Float>
+    public let featureCount: Int
 
     public var itemCount: Int { labels.count }
     @inlinable public func expectedReward(of item: Int) -> Double { gains[item] }

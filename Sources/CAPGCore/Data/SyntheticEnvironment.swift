@@ -13,6 +13,9 @@ public struct SyntheticConfig: Hashable, Sendable, Codable {
     public var biasStd: Double = 0.5
     /// LSR score `ℓ(x,a) = q(x,a) + lsrNoise · ε_{x,a}`: 0 is a perfectly aligned LSR.
     public var lsrNoise: Double = 0.05
+    /// α in `ℓ(x,a) = α q(x,a) + lsrNoise · ε_{x,a}`: 1 aligned, 0 an LSR blind to the reward,
+    /// < 0 one that prefers bad items (a misaligned LSR for the learned-LSR experiments).
+    public var lsrAlignment: Double = 1
     /// Seed of the environment itself (item latents, contexts, LSR noise); separate from
     /// the training seed so that several training seeds see the same problem.
     public var seed: UInt64 = 1
@@ -22,7 +25,7 @@ public struct SyntheticConfig: Hashable, Sendable, Codable {
 
 /// The synthetic two-stage environment: item latents `v_a ~ N(0, I/dx)`, biases `c_a`,
 ///
-///   q(x, a) = σ(β ⟨x, v_a⟩ + c_a),   ℓ(x, a) = q(x, a) + σ_ℓ ε_{x,a},   ε ~ N(0, 1),
+///   q(x, a) = σ(β ⟨x, v_a⟩ + c_a),   ℓ(x, a) = α q(x, a) + σ_ℓ ε_{x,a},   ε ~ N(0, 1),
 ///
 /// with `ε_{x,a}` a pure function of (environment seed, query id, item) so the LSR is a
 /// fixed function of the context. Contexts are generated on demand from the query id,
@@ -82,7 +85,7 @@ public struct SyntheticQuery: RankingQuery, Sendable {
 
     public func lateStageScore(of item: Int) -> Double {
         let sigma = environment.config.lsrNoise
-        let q = expectedReward(of: item)
+        let q = environment.config.lsrAlignment * expectedReward(of: item)
         if sigma == 0 { return q }
         // Random access: the item-th block of this query's noise stream gives one normal.
         let key = RandomKey(seed: environment.config.seed, purpose: .lateStageNoise,

@@ -6,6 +6,8 @@ public struct EstimateStats: Sendable {
     public var samples: Int = 0
     /// Set by the Float-row `accumulate` when the gradient row it added had a NaN or ±∞.
     public var nonFinite = false
+    /// The rollouts drawn (Float-row entry points only; a learned LSR's gradient needs them).
+    public var rollouts: [Rollout] = []
     public init() {}
 }
 
@@ -21,6 +23,14 @@ public final class EstimatorWorkspace {
         if row.count != n {
             row = [Double](repeating: 0, count: n)
             gradient = [Double](repeating: 0, count: n)
+        }
+    }
+
+    /// `row ← Double(scores)` (sized to the row). O(N).
+    @usableFromInline func widen(_ scores: UnsafeBufferPointer<Float>) {
+        prepare(scores.count)
+        row.withUnsafeMutableBufferPointer { r in
+            for i in 0..<scores.count { r[i] = Double(scores[i]) }
         }
     }
 }
@@ -86,7 +96,8 @@ public struct PolicyGradientEstimator: Sendable {
     /// allocation (buffers from `workspace`). Same arithmetic as the `[Double]` form: the
     /// row is widened to Double once, the estimate accumulated in Double and rounded to
     /// Float when added. A context whose rollouts all carry zero weight costs only the
-    /// widening and the sampling. `stats.nonFinite` reports a NaN/∞ in the added row.
+    /// widening and the sampling. `stats.nonFinite` reports a NaN/∞ in the added row;
+    /// `stats.rollouts` are the rollouts drawn (for a learned LSR's gradient).
     /// Cost: O(N) for the two conversions plus the `[Double]` form's.
     @discardableResult
     public func accumulate<Q: RankingQuery>(
@@ -94,13 +105,31 @@ public struct PolicyGradientEstimator: Sendable {
         runningBaseline: Double = 0, scale: Double, into gradient: UnsafeMutableBufferPointer<Float>,
         workspace: EstimatorWorkspace
     ) -> EstimateStats {
+        let drawn = rollouts(scores: scores, query: query, seed: seed, step: step, queryID: queryID, workspace: workspace)
+        return accumulate(rollouts: drawn, scores: scores, query: query, runningBaseline: runningBaseline, scale: scale,
+                          into: gradient, workspace: workspace, rowWidened: true)
+    }
+
+    /// The sampling half of the Float-row `accumulate`: widens the row into `workspace`
+    /// (O(N)) and draws the M rollouts. A caller may then change their rewards (an external
+    /// scorer) before `accumulate(rollouts:scores:…workspace:)`.
+    public func rollouts<Q: RankingQuery>(
+        scores: UnsafeBufferPointer<Float>, query: Q, seed: UInt64, step: Int, queryID: Int,
+        workspace: EstimatorWorkspace
+    ) -> [Rollout] {
+        workspace.widen(scores)
+        return rollouts(scores: workspace.row, query: query, seed: seed, step: step, queryID: queryID)
+    }
+
+    /// The estimator half of the Float-row `accumulate` for already drawn `rollouts`.
+    /// `rowWidened` says `workspace` still holds this row in Double (saves the O(N) widening).
+    @discardableResult
+    public func accumulate<Q: RankingQuery>(
+        rollouts: [Rollout], scores: UnsafeBufferPointer<Float>, query: Q, runningBaseline: Double = 0, scale: Double,
+        into gradient: UnsafeMutableBufferPointer<Float>, workspace: EstimatorWorkspace, rowWidened: Bool = false
+    ) -> EstimateStats {
         let n = scores.count
         precondition(gradient.count == n, "gradient row has \(gradient.count) entries, scores \(n)")
-        workspace.prepare(n)
-        workspace.row.withUnsafeMutableBufferPointer { r in
-            for i in 0..<n { r[i] = Double(scores[i]) }
-        }
-        let rollouts = rollouts(scores: workspace.row, query: query, seed: seed, step: step, queryID: queryID)
         let active: Bool
         switch kind {
         case .vpg:
@@ -114,8 +143,10 @@ public struct PolicyGradientEstimator: Sendable {
             var stats = EstimateStats()
             stats.rewardSum = rollouts.reduce(0) { $0 + $1.reward }
             stats.samples = rollouts.count
+            stats.rollouts = rollouts
             return stats
         }
+        if !rowWidened { workspace.widen(scores) }
         var stats = accumulate(rollouts: rollouts, scores: workspace.row, query: query, runningBaseline: runningBaseline,
                                scale: scale, into: &workspace.gradient)
         var check: Float = 0
@@ -128,6 +159,7 @@ public struct PolicyGradientEstimator: Sendable {
             }
         }
         stats.nonFinite = !check.isFinite || check != 0
+        stats.rollouts = rollouts
         return stats
     }
 

@@ -113,15 +113,36 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
         var c = SyntheticConfig()
         c.items = items; c.contextDim = contextDim; c.rewardScale = rewardScale
         c.biasMean = biasMean; c.biasStd = biasStd; c.lsrNoise = lsrNoise; c.seed = envSeed
+        c.lsrAlignment = lsrAlignment
         return c
     }
 
     public var shape: TwoTowerShape { TwoTowerShape(items: items, embeddingDim: dim, contextDim: contextDim) }
 
-    /// The parameter tensors of the ESR this configuration trains, in flat-buffer order
-    /// (a pure function of the configuration, so a checkpoint's layout can be checked
-    /// before any data is read).
+    /// Every trained parameter tensor in checkpoint order: the ESR's (`esrParameterTensors`),
+    /// then the learned LSR's weights `lsr.w` (F) when `lsr_mode` is not `fixed`. A pure
+    /// function of the configuration, so a checkpoint's layout can be checked before any
+    /// data is read.
     public var parameterTensors: [ParameterTensor] {
+        let esr = esrParameterTensors
+        guard lsrFeatureCount > 0 else { return esr }
+        let end = esr.reduce(0) { $0 + $1.shape.reduce(1, *) }
+        return esr + [ParameterTensor(name: "lsr.w", offset: end, shape: [lsrFeatureCount])]
+    }
+
+    /// F of the learned LSR's features ψ(x, a) (`LateStageFeaturized`), 0 for a fixed LSR:
+    /// synthetic `context_dim + 2`, LETOR `features + 1`.
+    public var lsrFeatureCount: Int {
+        guard lsrMode.learnsLSR else { return 0 }
+        switch data {
+        case .synthetic: return contextDim + 2
+        case .letor: return features + 1
+        case .obd: return 0
+        }
+    }
+
+    /// The parameter tensors of the ESR this configuration trains, in flat-buffer order.
+    public var esrParameterTensors: [ParameterTensor] {
         switch data {
         case .synthetic, .obd:
             return shape.tensors.map { ParameterTensor(name: $0.name, offset: $0.offset, shape: $0.shape) }
@@ -137,7 +158,7 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
         }
     }
 
-    /// Total parameter count.
+    /// Total parameter count (ESR and learned LSR).
     public var parameterCount: Int { parameterTensors.reduce(0) { $0 + $1.shape.reduce(1, *) } }
 }
 

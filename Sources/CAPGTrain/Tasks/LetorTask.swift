@@ -24,7 +24,8 @@ public final class LetorTask: TrainingTask {
     /// `train` and `test` are this rank's shards, already standardized.
     public init(config: TrainingConfig, train: LetorDataset, trainQueryTotal: Int, test: LetorDataset) throws {
         self.config = config
-        let envConfig = LetorEnvironmentConfig(maxRelevance: 4, lateStage: .relevance(noise: config.lsrNoise), seed: config.envSeed)
+        let envConfig = LetorEnvironmentConfig(maxRelevance: 4, lateStage: .relevance(noise: config.lsrNoise), seed: config.envSeed,
+                                               alignment: config.lsrAlignment)
         self.train = try LetorEnvironment(dataset: train, config: envConfig)
         self.test = try LetorEnvironment(dataset: test, config: envConfig)
         self.trainQueryTotal = trainQueryTotal
@@ -34,7 +35,7 @@ public final class LetorTask: TrainingTask {
         testIndex = Dictionary(uniqueKeysWithValues: test.queryOrdinals.enumerated().map { ($1, $0) })
     }
 
-    public var tensors: [ParameterTensor] { config.parameterTensors }
+    public var tensors: [ParameterTensor] { config.esrParameterTensors }
 
     public func initialParameters() -> [Float] { scorer.initialParameters(seed: config.seed, initScale: config.initScale) }
 

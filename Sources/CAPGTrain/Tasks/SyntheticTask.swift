@@ -16,7 +16,7 @@ public final class SyntheticTask: TrainingTask {
         esr = TwoTowerESR(shape: config.shape)
     }
 
-    public var tensors: [ParameterTensor] { config.parameterTensors }
+    public var tensors: [ParameterTensor] { config.esrParameterTensors }
 
     public func initialParameters() -> [Float] { esr.initialParameters(seed: config.seed, initScale: config.initScale) }
 

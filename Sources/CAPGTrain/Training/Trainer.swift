@@ -12,6 +12,12 @@ import Foundation
 ///    carries each rank's stop request, so all ranks stop after the same step);
 /// 4. the same optimizer update on every rank, so parameters stay replicated.
 ///
+/// With a learned LSR (`lsr_mode` ≠ fixed) the LSR's weights φ are a second, small model:
+/// its policy gradient `(r − b) ∇_φ log π₂(a | S)` rides in the metric allreduce, and it has
+/// its own optimizer; `LateStageMode` says which model a step updates. With an external
+/// `rewardSource` a step first draws all local rollouts, asks the source for their rewards
+/// in one call, then runs the estimator on them.
+///
 /// With P = 1 the communicator is the identity; the trajectory for any P equals it up to
 /// float summation order.
 public final class Trainer {
@@ -24,6 +30,13 @@ public final class Trainer {
     public private(set) var step = 0
     public private(set) var parameters: [Float]
     public private(set) var optimizer: any Optimizer
+    /// The learned LSR (nil when the LSR is the environment's fixed one), its weights φ and
+    /// its own optimizer.
+    public let lateStageModel: LinearLateStageModel?
+    public private(set) var lateStageWeights: [Float] = []
+    private var lateStageOptimizer: (any Optimizer)?
+    /// Where training rewards come from when not from the environment (an external scorer).
+    public var rewardSource: (any RewardSource)?
     public private(set) var runningBaseline = 0.0
     /// Random-ESR and oracle-ESR values on the evaluation queries (reduced over ranks).
     public private(set) var randomValue = 0.0
@@ -63,8 +76,24 @@ public final class Trainer {
         evaluator = PolicyEvaluator(k: config.k, lsr: lsr, samples: config.evalSamples, seed: config.envSeed)
         parameters = task.initialParameters()
         optimizer = config.optimizer.make(parameterCount: parameters.count, learningRate: config.lr)
+        if config.lsrMode.learnsLSR {
+            let model = LinearLateStageModel(featureCount: config.lsrFeatureCount, temperature: config.lsrTemperature)
+            lateStageModel = model
+            lateStageWeights = model.initialWeights()
+            lateStageOptimizer = config.optimizer.make(parameterCount: model.featureCount, learningRate: config.lsrLr)
+        } else {
+            lateStageModel = nil
+        }
 
         let ids = task.evaluationIDs(rank: communicator.rank, size: communicator.size)
+        if let model = lateStageModel, let first = ids.first, let q = task.queries(ids: [first], evaluation: true).first {
+            guard let f = q as? any LateStageFeaturized else {
+                throw TrainingError.lateStageFeatures("data \(config.data.rawValue) has no LSR features")
+            }
+            guard f.lateStageFeatureCount == model.featureCount else {
+                throw TrainingError.lateStageFeatures("queries have \(f.lateStageFeatureCount) LSR features, the config implies \(model.featureCount)")
+            }
+        }
         evalIDs = ids
         // The LSR favourite, random-ESR and oracle-ESR values depend only on the queries.
         var favourites = [Int]()
@@ -88,46 +117,94 @@ public final class Trainer {
         task.localBatch(step: step, rank: communicator.rank, size: communicator.size)
     }
 
+    /// `q` as the LSR currently sees it: through the learned weights φ, or unchanged.
+    func lateStageView(_ q: any RankingQuery) -> any RankingQuery {
+        guard let model = lateStageModel, let f = q as? any LateStageFeaturized else { return q }
+        return LearnedLateStageQuery(base: f, model: model, weights: lateStageWeights)
+    }
+
     /// One training step; returns the step's metrics (identical on every rank).
     public func trainStep() throws -> StepMetrics {
         let t0 = Date()
+        let every = config.lsrAlternateEvery
+        let trainESR = config.lsrMode.updatesESR(step: step, every: every)
+        let trainLSR = config.lsrMode.updatesLSR(step: step, every: every)
         let ids = localQueryIDs(step: step)
         let batch = task.forward(parameters: parameters, ids: ids, evaluation: false)
-        var g = Self.zeroed(&scoreGradientBuffer, count: batch.scores.count)
+        let queries = lateStageModel == nil ? batch.queries : batch.queries.map(lateStageView)
+        var g = Self.zeroed(&scoreGradientBuffer, count: trainESR ? batch.scores.count : 0)
         defer { scoreGradientBuffer = g }
         var rewardSum = 0.0, sampleCount = 0.0, bad = -1
         let scale = 1 / Double(config.batchSize)
-        g.withUnsafeMutableBufferPointer { gb in
-            batch.scores.withUnsafeBufferPointer { sb in
-                for (qi, q) in batch.queries.enumerated() {
+        var drawn = [[Rollout]]()
+        drawn.reserveCapacity(queries.count)
+        batch.scores.withUnsafeBufferPointer { sb in
+            g.withUnsafeMutableBufferPointer { gb in
+                for (qi, q) in queries.enumerated() {
                     let range = batch.range(qi)
-                    let st = estimator.accumulate(
-                        scores: UnsafeBufferPointer(rebasing: sb[range]), query: q, seed: config.seed, step: step,
-                        queryID: ids[qi], runningBaseline: runningBaseline, scale: scale,
-                        into: UnsafeMutableBufferPointer(rebasing: gb[range]), workspace: workspace)
-                    rewardSum += st.rewardSum; sampleCount += Double(st.samples)
-                    if st.nonFinite { bad = ids[qi] }
+                    let row = UnsafeBufferPointer(rebasing: sb[range])
+                    if trainESR && rewardSource == nil {
+                        // Fused: sample and estimate while the widened row is hot.
+                        let st = estimator.accumulate(
+                            scores: row, query: q, seed: config.seed, step: step, queryID: ids[qi],
+                            runningBaseline: runningBaseline, scale: scale,
+                            into: UnsafeMutableBufferPointer(rebasing: gb[range]), workspace: workspace)
+                        rewardSum += st.rewardSum; sampleCount += Double(st.samples)
+                        if st.nonFinite { bad = ids[qi] }
+                        if trainLSR { drawn.append(st.rollouts) }
+                    } else {
+                        drawn.append(estimator.rollouts(scores: row, query: q, seed: config.seed, step: step,
+                                                        queryID: ids[qi], workspace: workspace))
+                    }
                 }
             }
         }
-        if let f = config.failure, f.rank == communicator.rank, f.step == step {
+        if let source = rewardSource {
+            try applyExternalRewards(source, to: &drawn, ids: ids, queries: batch.queries)
+        }
+        if trainESR && rewardSource != nil {
+            batch.scores.withUnsafeBufferPointer { sb in
+                g.withUnsafeMutableBufferPointer { gb in
+                    for (qi, q) in queries.enumerated() {
+                        let range = batch.range(qi)
+                        let st = estimator.accumulate(
+                            rollouts: drawn[qi], scores: UnsafeBufferPointer(rebasing: sb[range]), query: q,
+                            runningBaseline: runningBaseline, scale: scale,
+                            into: UnsafeMutableBufferPointer(rebasing: gb[range]), workspace: workspace)
+                        rewardSum += st.rewardSum; sampleCount += Double(st.samples)
+                        if st.nonFinite { bad = ids[qi] }
+                    }
+                }
+            }
+        } else if !trainESR {
+            for rs in drawn { for r in rs { rewardSum += r.reward; sampleCount += 1 } }
+        }
+        let lateStageGradient = trainLSR ? lateStageGradient(rollouts: drawn, queries: batch.queries, scale: scale) : []
+        if trainESR, let f = config.failure, f.rank == communicator.rank, f.step == step {
             if !f.nan { throw TrainingError.injected(rank: f.rank, step: step) }
             if !g.isEmpty { g[0] = .nan; bad = ids[0] }
         }
         if bad >= 0 {
             throw TrainingError.nonFiniteGradient(rank: communicator.rank, step: step, query: bad)
         }
-        var gradient = Self.zeroed(&gradientBuffer, count: parameters.count)
+        var gradient = Self.zeroed(&gradientBuffer, count: trainESR ? parameters.count : 0)
         defer { gradientBuffer = gradient }
-        task.backward(parameters: parameters, batch: batch, scoreGradient: g, into: &gradient)
+        if trainESR { task.backward(parameters: parameters, batch: batch, scoreGradient: g, into: &gradient) }
         let t1 = Date()
-        communicator.allreduceSum(&gradient)
-        var sums = [rewardSum, sampleCount, localStopRequest() ? 1 : 0]
+        if trainESR { communicator.allreduceSum(&gradient) }
+        // The metric sums carry the stop request and the (small) LSR gradient: no extra allreduce.
+        var sums = [rewardSum, sampleCount, localStopRequest() ? 1 : 0] + lateStageGradient
         communicator.allreduceSum(&sums)
         let t2 = Date()
         var norm2 = 0.0
         for v in gradient { norm2 += Double(v) * Double(v) }
-        optimizer.ascend(parameters: &parameters, gradient: gradient)
+        if trainESR { optimizer.ascend(parameters: &parameters, gradient: gradient) }
+        if trainLSR, var opt = lateStageOptimizer {
+            let lg = sums[3...].map { Float($0) }
+            for v in lg { norm2 += Double(v) * Double(v) }
+            opt.ascend(parameters: &lateStageWeights, gradient: lg)
+            lateStageOptimizer = opt
+        }
         let meanReward = sums[0] / max(sums[1], 1)
         runningBaseline = step == 0 ? meanReward : config.baselineDecay * runningBaseline + (1 - config.baselineDecay) * meanReward
         let t3 = Date()
@@ -147,6 +224,46 @@ public final class Trainer {
         return metrics
     }
 
+    /// Replaces the rewards of `drawn` (per local query, per sample) by the source's, asked
+    /// in one call for the whole local batch.
+    private func applyExternalRewards(_ source: any RewardSource, to drawn: inout [[Rollout]], ids: [Int],
+                                      queries: [any RankingQuery]) throws {
+        var items = [RewardRequestItem]()
+        for (qi, rs) in drawn.enumerated() {
+            let key = (queries[qi] as? LetorQuery)?.qid ?? ""
+            for (m, r) in rs.enumerated() {
+                items.append(RewardRequestItem(queryID: ids[qi], queryKey: key, sample: m, chosen: r.chosen,
+                                               candidates: r.candidates))
+            }
+        }
+        let rewards = try source.rewards(step: step, items: items)
+        guard rewards.count == items.count else {
+            throw TrainingError.rewardCount(step: step, expected: items.count, got: rewards.count)
+        }
+        var i = 0
+        for qi in drawn.indices {
+            for m in drawn[qi].indices { drawn[qi][m].reward = rewards[i]; i += 1 }
+        }
+    }
+
+    /// `scale · Σ_queries (1/M) Σ_m (r_m − b) ∇_φ log π₂(a_m | S_m)` with b the running
+    /// baseline (from earlier steps, so the estimate stays unbiased). O(B·M·K·F).
+    private func lateStageGradient(rollouts drawn: [[Rollout]], queries: [any RankingQuery], scale: Double) -> [Double] {
+        guard let model = lateStageModel else { return [] }
+        var grad = [Double](repeating: 0, count: model.featureCount)
+        for (qi, rs) in drawn.enumerated() {
+            guard let f = queries[qi] as? any LateStageFeaturized else { continue }
+            for r in rs {
+                let adv = r.reward - runningBaseline
+                if adv == 0 { continue }
+                model.accumulateLogProbabilityGradient(
+                    weights: lateStageWeights, query: f, candidates: r.candidates, chosenPosition: r.chosenPosition,
+                    scale: scale * adv / Double(max(rs.count, 1)), into: &grad)
+            }
+        }
+        return grad
+    }
+
     /// Takes `buffer` out (leaving it empty, so the array is uniquely referenced and not
     /// copied), resized to `count` and zeroed with one memset-like pass.
     private static func zeroed(_ buffer: inout [Float], count: Int) -> [Float] {
@@ -158,36 +275,54 @@ public final class Trainer {
         return b
     }
 
-    /// The state that determines every later step (see `TrainerState`). O(1): the arrays
-    /// are shared copy-on-write until the next step mutates them.
+    /// The state that determines every later step (see `TrainerState`). O(1) with a fixed
+    /// LSR (the arrays are shared copy-on-write until the next step mutates them); with a
+    /// learned LSR the parameters are `[ESR | φ]` and its optimizer's buffers follow the
+    /// ESR's, prefixed `lsr.`.
     public func exportState() -> TrainerState {
-        TrainerState(step: step, parameters: parameters, optimizerKind: optimizer.kind,
-                     optimizerUpdates: optimizer.updates,
-                     optimizerBuffers: optimizer.stateBuffers.map { TrainerState.Buffer(name: $0.name, values: $0.values) },
-                     runningBaseline: runningBaseline, replicasChecked: replicasChecked)
+        var buffers = optimizer.stateBuffers.map { TrainerState.Buffer(name: $0.name, values: $0.values) }
+        var all = parameters
+        if let opt = lateStageOptimizer {
+            all += lateStageWeights
+            buffers += opt.stateBuffers.map { TrainerState.Buffer(name: "lsr." + $0.name, values: $0.values) }
+        }
+        return TrainerState(step: step, parameters: all, optimizerKind: optimizer.kind,
+                            optimizerUpdates: optimizer.updates, optimizerBuffers: buffers,
+                            runningBaseline: runningBaseline, replicasChecked: replicasChecked)
     }
 
     /// Continues from `state` (e.g. a checkpoint written by a run of the same config at any
     /// rank count). Throws, changing nothing, when the state does not fit this trainer.
     public func restore(_ state: TrainerState) throws {
-        let p = parameters.count
+        let p = parameters.count, f = lateStageModel?.featureCount ?? 0
         guard state.step >= 0 else { throw TrainingError.incompatibleState("negative step \(state.step)") }
-        guard state.parameters.count == p else {
-            throw TrainingError.incompatibleState("\(state.parameters.count) parameters, but items=\(config.items), dim=\(config.dim), context_dim=\(config.contextDim) need \(p)")
+        guard state.parameters.count == p + f else {
+            throw TrainingError.incompatibleState("\(state.parameters.count) parameters, but items=\(config.items), dim=\(config.dim), context_dim=\(config.contextDim), lsr_mode=\(config.lsrMode.rawValue) need \(p + f)")
         }
         guard state.optimizerKind == config.optimizer else {
             throw TrainingError.incompatibleState("optimizer state is \(state.optimizerKind.rawValue), the run uses \(config.optimizer.rawValue)")
         }
+        let byName = Dictionary(state.optimizerBuffers.map { ($0.name, $0.values) }, uniquingKeysWith: { a, _ in a })
         var opt = config.optimizer.make(parameterCount: p, learningRate: config.lr)
+        var lsrOpt: (any Optimizer)? = nil
         do {
-            try opt.restore(updates: state.optimizerUpdates,
-                            buffers: Dictionary(state.optimizerBuffers.map { ($0.name, $0.values) }, uniquingKeysWith: { a, _ in a }))
+            try opt.restore(updates: state.optimizerUpdates, buffers: byName.filter { !$0.key.hasPrefix("lsr.") })
+            if f > 0 {
+                var o = config.optimizer.make(parameterCount: f, learningRate: config.lsrLr)
+                let lsr = Dictionary(byName.filter { $0.key.hasPrefix("lsr.") }.map { (String($0.key.dropFirst(4)), $0.value) },
+                                     uniquingKeysWith: { a, _ in a })
+                try o.restore(updates: config.lsrMode.lsrUpdates(before: state.step, every: config.lsrAlternateEvery),
+                              buffers: lsr)
+                lsrOpt = o
+            }
         } catch {
             throw TrainingError.incompatibleState("\(error)")
         }
         step = state.step
-        parameters = state.parameters
+        parameters = Array(state.parameters[0..<p])
+        if f > 0 { lateStageWeights = Array(state.parameters[p...]) }
         optimizer = opt
+        lateStageOptimizer = lsrOpt
         runningBaseline = state.runningBaseline
         replicasChecked = state.replicasChecked
     }
@@ -196,7 +331,7 @@ public final class Trainer {
     /// SHA-256 of the parameter bytes, as two 32-bit halves, are max-reduced together with
     /// their negations (one allreduce): all ranks agree iff max = −max(−x) = min.
     public func checkReplicas() throws {
-        let digest = SHA256.hex(floats: parameters)
+        let digest = SHA256.hex(floats: lateStageModel == nil ? parameters : parameters + lateStageWeights)
         let a = Double(UInt32(digest.prefix(8), radix: 16)!), b = Double(UInt32(digest.dropFirst(8).prefix(8), radix: 16)!)
         var buf = [a, b, -a, -b]
         communicator.allreduceMax(&buf)
@@ -216,11 +351,14 @@ public final class Trainer {
         while start < evalIDs.count {
             let end = min(start + chunk, evalIDs.count)
             let batch = task.forward(parameters: parameters, ids: Array(evalIDs[start..<end]), evaluation: true)
-            for (i, q) in batch.queries.enumerated() {
+            for (i, base) in batch.queries.enumerated() {
                 let row = batch.range(i).map { Double(batch.scores[$0]) }
+                // A learned LSR has its own favourite (recall is measured against it).
+                let q = lateStageView(base)
+                let favourite = lateStageModel == nil ? evalFavourites[start + i] : estimator.sampler.lsr.favourite(query: q)
                 total = total + evaluator.evaluate(scores: row, query: q, queryID: evalIDs[start + i],
-                                                   favourite: evalFavourites[start + i])
-                if let v = task.ndcg(scores: row, query: q, k: config.k) { ndcgSum += v; ndcgCount += 1 }
+                                                   favourite: favourite)
+                if let v = task.ndcg(scores: row, query: base, k: config.k) { ndcgSum += v; ndcgCount += 1 }
             }
             start = end
         }

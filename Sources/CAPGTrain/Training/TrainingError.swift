@@ -6,6 +6,8 @@ public enum TrainingError: Error, CustomStringConvertible {
     case injected(rank: Int, step: Int)
     case replicasDiverged(step: Int)
     case incompatibleState(String)
+    case lateStageFeatures(String)
+    case rewardCount(step: Int, expected: Int, got: Int)
 
     public var description: String {
         switch self {
@@ -18,6 +20,10 @@ public enum TrainingError: Error, CustomStringConvertible {
             return "rank \(r): injected failure at step \(s) (inject_failure test option)"
         case .replicasDiverged(let s):
             return "parameter fingerprints differ across ranks after step \(s): replicas diverged (non-deterministic reduction or memory corruption)"
+        case .lateStageFeatures(let m):
+            return "the learned LSR cannot score this data: \(m); use lsr_mode fixed"
+        case .rewardCount(let s, let e, let g):
+            return "the reward source returned \(g) rewards for \(e) rollouts at step \(s)"
         case .incompatibleState(let m):
             return "cannot restore the trainer state: \(m); resume with the config the checkpoint was written with"
         }

@@ -33,11 +33,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import ROOT, Runner, ensure_matplotlib  # noqa: E402
 import exp_variance  # noqa: E402
 import exp_convergence  # noqa: E402
+import exp_beyond  # noqa: E402
 import exp_bias  # noqa: E402
 import exp_realdata  # noqa: E402
 import report  # noqa: E402
 
-EXPERIMENTS = ["variance", "convergence", "bias", "realdata"]
+EXPERIMENTS = ["variance", "convergence", "bias", "realdata", "beyond"]
 
 
 def default_capg():
@@ -104,8 +105,8 @@ def main():
         print(f"== {name}", flush=True)
         t = time.time()
         mod = {"variance": exp_variance, "convergence": exp_convergence, "bias": exp_bias,
-               "realdata": exp_realdata}[name]
-        if name == "realdata":
+               "realdata": exp_realdata, "beyond": exp_beyond}[name]
+        if name in ("realdata", "beyond"):
             results[name] = mod.run(runner, a.full, out, entry, data_dir)
         else:
             results[name] = mod.run(runner, a.full, out, entry)

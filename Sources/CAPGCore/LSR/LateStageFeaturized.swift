@@ -1,5 +1,5 @@
 /// A query whose (context, item) pairs carry a feature vector ψ(x, a) ∈ ℝ^F, so that a
-/// learned late-stage ranker `ℓ_φ(x, a) = ⟨φ, ψ(x, a)⟩` can score them (DESIGN §9).
+/// learned late-stage ranker `ℓ_φ(x, a) = ⟨φ, ψ(x, a)⟩` can score them (docs/beyond-capg.md).
 ///
 /// Convention: the last feature is always the fixed LSR's own score ℓ(x, a), so the
 /// weights `e_F` reproduce the fixed LSR exactly and a learned LSR starts from it.

@@ -1,4 +1,4 @@
-/// Which of the two rankers a training step updates (DESIGN §9).
+/// Which of the two rankers a training step updates (docs/beyond-capg.md).
 ///
 /// - `fixed`: the environment's LSR; only the ESR learns (the CA-PG setting).
 /// - `lsrOnly`: the ESR is frozen; the learned LSR follows `∇_φ log π₂(a | S)` on the reward.

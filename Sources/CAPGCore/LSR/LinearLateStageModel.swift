@@ -1,6 +1,6 @@
 import Foundation
 
-/// The learned late-stage ranker (DESIGN §9): a linear scorer over the query's LSR features,
+/// The learned late-stage ranker (docs/beyond-capg.md): a linear scorer over the query's LSR features,
 ///
 ///   ℓ_φ(x, a) = ⟨φ, ψ(x, a)⟩,   π₂(a | x, S; φ) = exp(ℓ_φ(x,a)/τ₂) / Σ_{b∈S} exp(ℓ_φ(x,b)/τ₂),
 ///

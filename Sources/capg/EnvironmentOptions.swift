@@ -29,7 +29,7 @@ struct EnvironmentOptions: ParsableArguments {
     var lsrAlignment: Double?
     @Option(name: .customLong("lsr-mode"), help: "LSR training: fixed (the environment's LSR) | lsr-only (train a linear LSR over item/context features, ESR frozen) | joint (both every step) | alternating (blocks of --lsr-alternate-every steps, ESR first). Learned modes need --lsr-temperature > 0 (default fixed).")
     var lsrMode: String?
-    @Option(name: .customLong("lsr-lr"), help: "Learning rate of the learned LSR's own optimizer (same kind as --optimizer) (default 0.05).")
+    @Option(name: .customLong("lsr-lr"), help: "Learning rate of the learned LSR's own optimizer (same kind as --optimizer) (default 0.01).")
     var lsrLr: Double?
     @Option(name: .customLong("lsr-alternate-every"), help: "Block length in steps of --lsr-mode alternating (default 10).")
     var lsrAlternateEvery: Int?

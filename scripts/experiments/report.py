@@ -176,6 +176,26 @@ def realdata_section(out):
     return lines, head
 
 
+def beyond_section(out):
+    summ = read(out / "beyond_summary.csv")
+    if not summ:
+        return [], []
+    lines = ["## 5. Beyond CA-PG: distillation and a learned LSR ([beyond.md](beyond.md), `beyond.png`)", ""]
+    lines.append(md_table(["setting", "arm", "final value", "final normalized", "steps to 90%"],
+                          [[s["setting"], s["arm"], f"{fmt(s['final_value_mean'], 4)} ± {fmt(s['final_value_sd'], 2)}",
+                            ("n/a" if abs(s["oracle_value"] - s["random_value"]) < 0.01 else
+                             f"{fmt(s['final_normalized_mean'], 3)} ± {fmt(s['final_normalized_sd'], 2)}"),
+                            s["steps_to_90"] if s["steps_to_90"] not in (None, "") else "–"] for s in summ]))
+    lines.append("")
+    head = []
+    for setting in dict.fromkeys(s["setting"] for s in summ):
+        rs = [s for s in summ if s["setting"] == setting]
+        key = "final_normalized_mean" if rs[0]["part"] == "estimators" else "final_value_mean"
+        head.append(f"{setting} ({'normalized' if key.startswith('final_n') else 'raw'} value): "
+                    + ", ".join(f"{s['arm']} {fmt(s[key], 3)}" for s in rs))
+    return lines, head
+
+
 CLI_ISSUES = """## CLI issues met (worked around, not fixed: the Swift sources belong to others)
 
 - `capg variance --baseline mean` silently measures V-PG with **no** baseline: `VarianceExperiment` calls
@@ -194,8 +214,11 @@ CLI_ISSUES = """## CLI issues met (worked around, not fixed: the Swift sources b
 - `--samples` means rollouts per context per step in `capg train` but independent draws per context in
   `capg variance`, where the estimator's own rollout count (needed ≥ 2 for `baseline=loo`) is only reachable as
   `--set samples=M`. Each `vpg-loo(M=2)` draw here therefore uses 2 rollouts (twice the others' cost).
-- `--lsr-noise` and `--lsr-temperature` must be ≥ 0, so an adversarial (anti-aligned) LSR cannot be expressed;
-  the misalignment sweeps end at an uninformative LSR.
+- `--lsr-noise` and `--lsr-temperature` must be ≥ 0, so an adversarial (anti-aligned) LSR could not be expressed
+  when experiment 3 was run; `--lsr-alignment α` (ℓ = α·q + σ·ε, α < 0 adversarial) has since been added and is
+  used by experiment 5, but experiment 3's sweeps have not been re-run with it.
+- Fixed since these experiments were run (commit d1b3fc4): `capg variance` now applies the mean baseline (a
+  pilot estimate of the expected reward) and bias-corrects its SNR; experiments 1 and 3 predate the fix.
 """
 
 
@@ -209,7 +232,7 @@ def write(out, full):
                 break
     secs = meta.get("seconds", {})
     parts, heads = [], []
-    for fn in (variance_section, convergence_section, bias_section, realdata_section):
+    for fn in (variance_section, convergence_section, bias_section, realdata_section, beyond_section):
         l, h = fn(out)
         parts += l
         heads.append(h)
@@ -239,7 +262,8 @@ def write(out, full):
     lines.append("## Headline numbers")
     lines.append("")
     for title, h in zip(("Variance", "Convergence (N = 10000, steps to 90% of the best final normalized value)",
-                         "Bias / misalignment (training at N = 1000, K = 10)", "Real data"), heads):
+                         "Bias / misalignment (training at N = 1000, K = 10)", "Real data",
+                         "Beyond CA-PG (final value per arm)"), heads):
         if h:
             lines.append(f"**{title}**")
             lines.append("")
@@ -251,7 +275,7 @@ def write(out, full):
     lines.append("## Figures")
     lines.append("")
     for f, t in (("variance_vs_k.png", "variance and SNR vs K"), ("convergence.png", "convergence"),
-                 ("bias.png", "bias under misalignment"), ("realdata.png", "real data")):
+                 ("bias.png", "bias under misalignment"), ("realdata.png", "real data"), ("beyond.png", "distillation and learned LSR")):
         if (out / f).exists():
             lines.append(f"![{t}]({f})")
             lines.append("")

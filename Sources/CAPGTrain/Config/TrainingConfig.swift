@@ -42,7 +42,7 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     /// `joint` (both every step) or `alternating` (blocks of `lsr_alternate_every` steps).
     public var lsrMode = LateStageMode.fixed
     /// Learning rate of the learned LSR's own optimizer (same kind as the ESR's).
-    public var lsrLr = 0.05
+    public var lsrLr = 0.01
     /// Block length of `lsr_mode = alternating` (ESR first).
     public var lsrAlternateEvery = 10
     /// External reward: a command started once per rank (`/bin/sh -c`) that speaks the

@@ -27,9 +27,14 @@ let package = Package(
             pkgConfig: "openblas",
             providers: [.apt(["libopenblas-dev"])]
         ),
+        // A vectorized exp kernel (AVX2+FMA when the CPU has them, chosen at run time).
+        .target(
+            name: "CVectorMath",
+            cSettings: [.unsafeFlags(["-O3", "-fno-math-errno"])]
+        ),
         .target(
             name: "CAPGCore",
-            dependencies: ["CBLAS"],
+            dependencies: ["CBLAS", "CVectorMath"],
             swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
         ),
         // File readers (LETOR/SVMlight, Open Bandit Dataset CSV); CAPGCore stays free of I/O.

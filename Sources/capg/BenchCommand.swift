@@ -111,7 +111,8 @@ struct BenchCommand: ParsableCommand {
             print(String(format: "  Philox words/s: scalar stream %.3g, batched SIMD %.3g", c.philoxScalarWordsPerSecond, c.philoxBatchWordsPerSecond))
             print(String(format: "  exp/s: glibc %.3g, VectorExp %.3g; glibc log/s %.3g", c.libmExpPerSecond, c.vectorExpPerSecond, c.libmLogPerSecond))
             print(String(format: "  optimizer pass %.1f ms", 1e3 * c.optimizerSeconds))
-            print(String(format: "  ceiling step = GEMMs + B/P·N·(2 words + 1 exp) + optimizer = %.1f ms", 1e3 * c.stepSeconds))
+            print(String(format: "  ceiling step = GEMMs + B/P·N·(2 words + 1 exp) / %d thread(s) + optimizer = %.1f ms",
+                         c.threads, 1e3 * c.stepSeconds))
             for v in r.results {
                 print(leftAligned("  " + v.variant.name, 20), String(format: "step / ceiling = %.2f", v.medianSeconds / c.stepSeconds))
             }
@@ -140,7 +141,7 @@ struct BenchCommand: ParsableCommand {
                                "philox_batch_words_per_s": c.philoxBatchWordsPerSecond,
                                "glibc_exp_per_s": c.libmExpPerSecond, "vector_exp_per_s": c.vectorExpPerSecond,
                                "glibc_log_per_s": c.libmLogPerSecond, "optimizer_seconds": c.optimizerSeconds,
-                               "ceiling_step_seconds": c.stepSeconds]
+                               "ceiling_threads": c.threads, "ceiling_step_seconds": c.stepSeconds]
         }
         let data = try JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys])
         return String(decoding: data, as: UTF8.self)

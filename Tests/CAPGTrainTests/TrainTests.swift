@@ -34,6 +34,25 @@ final class TrainTests: XCTestCase {
         XCTAssertNotEqual(a.paramFingerprint, d.paramFingerprint)
     }
 
+    /// The per-query loop runs on worker threads; every query's row is written by one thread
+    /// and the sums are reduced in query order, so 1, 2 or 3 threads give bitwise the same
+    /// parameters (fused path, and the two-phase path of a learned LSR).
+    func testWorkerThreadCountDoesNotChangeResults() throws {
+        for mode in [LateStageMode.fixed, .joint] {
+            var c = smallConfig(.capg); c.steps = 6; c.evalEvery = 100
+            c.lsrMode = mode; c.lsrTemperature = 0.1
+            var results: [[Float]] = []
+            for threads in [1, 2, 3] {
+                let t = try Trainer(config: c, communicator: SingleProcessCommunicator())
+                t.workerThreads = threads
+                for _ in 0..<c.steps { _ = try t.trainStep() }
+                results.append(t.parameters + t.lateStageWeights)
+            }
+            XCTAssertEqual(results[0], results[1], "\(mode): 1 vs 2 threads")
+            XCTAssertEqual(results[0], results[2], "\(mode): 1 vs 3 threads")
+        }
+    }
+
     func testRunDirectoryContents() throws {
         var c = smallConfig(.topk); c.steps = 10; c.evalEvery = 5
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("capg-test-\(UUID().uuidString)")

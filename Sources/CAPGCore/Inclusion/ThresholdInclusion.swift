@@ -191,19 +191,18 @@ public struct ThresholdInclusion: InclusionModel {
         into gradient: UnsafeMutableBufferPointer<Double>
     ) -> [Double]? {
         let n = scores.count
-        var top = -Double.infinity
-        for v in scores where v > top { top = v }
+        var top = -Double.infinity, bottom = Double.infinity
+        for v in scores {
+            top = v > top ? v : top
+            bottom = v < bottom ? v : bottom
+        }
         let wArray = UnsafeMutablePointer<Double>.allocate(capacity: n)
         defer { wArray.deallocate() }
         let w = wArray
-        var sumW = 0.0
-        for i in 0..<n {
-            let l = scores[i] - top
-            if l < -700 { return nil }
-            let wi = Foundation.exp(l)
-            w[i] = wi
-            sumW += wi
-        }
+        // w_i = e^{s_i − max s} in one vectorized pass (the step's largest elementwise cost
+        // with a scalar exp); a score more than 700 below the top leaves this fast path.
+        if bottom - top < -700 { return nil }
+        let sumW = VectorExp.exp(scores, shift: -top, into: UnsafeMutableBufferPointer(start: w, count: n))
         let kd = Double(k)
         let tLow = kd / sumW
         var tStart = tLow

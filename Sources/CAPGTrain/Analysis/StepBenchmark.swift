@@ -18,8 +18,9 @@ import Glibc
 ///   median over steps of the max over ranks.
 /// - **Ceilings**: OpenBLAS sgemm GFLOP/s on the step's own GEMM shapes, Philox words/s
 ///   (scalar `RandomStream` and the batched `PhiloxBatch`), exp/s (glibc and `VectorExp`)
-///   and log/s of tight loops. The ceiling step time is the GEMMs at their measured rate
-///   plus one uniform (two words) and one exp per score (B/P · N of each) plus one
+///   and log/s of tight loops (one thread). The ceiling step time is the GEMMs at their
+///   measured rate plus one uniform (two words) and one exp per score (B/P · N of each),
+///   divided over the trainer's worker threads (= BLAS threads per rank), plus one
 ///   streaming optimizer pass (measured).
 /// - **Memory**: peak RSS (`getrusage` `ru_maxrss`) after the end-to-end runs against the
 ///   analytic footprint: parameters, Adam state, the gradient buffer, the batch buffers
@@ -100,7 +101,9 @@ public struct StepBenchmark: Sendable {
         public var libmExpPerSecond = 0.0, vectorExpPerSecond = 0.0, libmLogPerSecond = 0.0
         /// One streaming Adam pass over the parameters (measured).
         public var optimizerSeconds = 0.0
-        /// GEMMs + B/P·N·(2 Philox words + 1 exp) at the best measured rates + optimizer.
+        /// Worker threads of the trainer's per-query loop (the elementwise work is divided over them).
+        public var threads = 1
+        /// GEMMs + B/P·N·(2 Philox words + 1 exp)/threads at the best measured rates + optimizer.
         public var stepSeconds = 0.0
     }
 
@@ -299,7 +302,7 @@ public struct StepBenchmark: Sendable {
         let xs = (0..<m).map { -30 * Double($0) / Double(m) }
         var out = [Double](repeating: 0, count: m)
         let tE = best { out.withUnsafeMutableBufferPointer { o in for i in 0..<m { o[i] = Foundation.exp(xs[i]) } } }
-        let tV = best { xs.withUnsafeBufferPointer { xb in out.withUnsafeMutableBufferPointer { o in VectorExp.exp(xb, into: o) } } }
+        let tV = best { _ = xs.withUnsafeBufferPointer { xb in out.withUnsafeMutableBufferPointer { o in VectorExp.exp(xb, into: o) } } }
         let ys = (0..<m).map { 1e-6 + Double($0) / Double(m) }
         let tL = best { out.withUnsafeMutableBufferPointer { o in for i in 0..<m { o[i] = Foundation.log(ys[i]) } } }
         c.libmExpPerSecond = Double(m) / tE; c.vectorExpPerSecond = Double(m) / tV; c.libmLogPerSecond = Double(m) / tL
@@ -315,7 +318,10 @@ public struct StepBenchmark: Sendable {
         let values = Double(b) * Double(n)
         let wordRate = max(c.philoxScalarWordsPerSecond, c.philoxBatchWordsPerSecond)
         let expRate = max(c.libmExpPerSecond, c.vectorExpPerSecond)
-        c.stepSeconds = c.gemmSeconds + values * (2 / wordRate + 1 / expRate) + c.optimizerSeconds
+        // The trainer spreads the per-query work over its worker threads (the BLAS thread
+        // count), so the elementwise ceiling is the single-thread rate times that many.
+        c.threads = max(1, GEMM.threads)
+        c.stepSeconds = c.gemmSeconds + values * (2 / wordRate + 1 / expRate) / Double(c.threads) + c.optimizerSeconds
         return c
     }
 

@@ -49,9 +49,14 @@ public final class OBDTask: TrainingTask {
     }
 
     public func forward(parameters: [Float], ids: [Int], evaluation: Bool) -> ScoredBatch {
+        var fresh: [Float] = []
+        return forward(parameters: parameters, ids: ids, evaluation: evaluation, recycling: &fresh)
+    }
+
+    public func forward(parameters: [Float], ids: [Int], evaluation: Bool, recycling: inout [Float]) -> ScoredBatch {
         let queries = self.queries(ids: ids, evaluation: evaluation)
         return TwoTowerForward.run(esr: esr, parameters: parameters, ids: ids, queries: queries,
-                                   contexts: ids.map { context(row: $0) })
+                                   contexts: ids.map { context(row: $0) }, recycling: &recycling)
     }
 
     public func backward(parameters: [Float], batch: ScoredBatch, scoreGradient: [Float], into gradient: inout [Float]) {

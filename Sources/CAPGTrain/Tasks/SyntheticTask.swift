@@ -34,9 +34,14 @@ public final class SyntheticTask: TrainingTask {
     }
 
     public func forward(parameters: [Float], ids: [Int], evaluation: Bool) -> ScoredBatch {
+        var fresh: [Float] = []
+        return forward(parameters: parameters, ids: ids, evaluation: evaluation, recycling: &fresh)
+    }
+
+    public func forward(parameters: [Float], ids: [Int], evaluation: Bool, recycling: inout [Float]) -> ScoredBatch {
         let queries = ids.map { environment.query(id: $0, evaluation: evaluation) }
         return TwoTowerForward.run(esr: esr, parameters: parameters, ids: ids, queries: queries,
-                                   contexts: queries.map(\.context))
+                                   contexts: queries.map(\.context), recycling: &recycling)
     }
 
     public func backward(parameters: [Float], batch: ScoredBatch, scoreGradient: [Float], into gradient: inout [Float]) {
@@ -48,15 +53,19 @@ public final class SyntheticTask: TrainingTask {
 /// queries are context vectors over one fixed item universe (synthetic, logged users).
 /// `saved` holds `[X (B×dx) | U (B×d)]` for the backward GEMMs.
 public enum TwoTowerForward {
+    /// `recycling`: a previous score array reused when it holds exactly B×N floats (the
+    /// GEMM overwrites it, so it is not zeroed); left empty.
     public static func run(esr: TwoTowerESR, parameters: [Float], ids: [Int], queries: [any RankingQuery],
-                           contexts: [[Double]]) -> ScoredBatch {
+                           contexts: [[Double]], recycling: inout [Float]) -> ScoredBatch {
         let b = ids.count, n = esr.shape.items, d = esr.shape.embeddingDim, dx = esr.shape.contextDim
         var saved = [Float](repeating: 0, count: b * (dx + d))
         for (r, x) in contexts.enumerated() {
             precondition(x.count == dx, "context of query \(ids[r]) has \(x.count) values, the ESR expects \(dx)")
             for j in 0..<dx { saved[r * dx + j] = Float(x[j]) }
         }
-        var scores = [Float](repeating: 0, count: b * n)
+        var scores: [Float] = []
+        swap(&scores, &recycling)
+        if scores.count != b * n { scores = [Float](repeating: 0, count: b * n) }
         parameters.withUnsafeBufferPointer { p in
             saved.withUnsafeMutableBufferPointer { sv in
                 let xb = UnsafeBufferPointer(rebasing: sv[0..<b * dx])

@@ -43,6 +43,10 @@ public protocol TrainingTask: AnyObject {
     func queries(ids: [Int], evaluation: Bool) -> [any RankingQuery]
     /// ESR forward pass over queries `ids` (training or evaluation set).
     func forward(parameters: [Float], ids: [Int], evaluation: Bool) -> ScoredBatch
+    /// The same, writing the scores into `recycling`'s storage when it has the right size
+    /// (the trainer hands back the previous step's score array, so a step does not allocate
+    /// and page-fault B×N floats anew; `recycling` is left empty).
+    func forward(parameters: [Float], ids: [Int], evaluation: Bool, recycling: inout [Float]) -> ScoredBatch
     /// Adds `∂J/∂θ` to `gradient` given `∂J/∂s` laid out like `batch.scores`.
     func backward(parameters: [Float], batch: ScoredBatch, scoreGradient: [Float], into gradient: inout [Float])
     /// NDCG@k of the ESR's deterministic ranking for tasks with graded labels (nil otherwise).
@@ -51,6 +55,12 @@ public protocol TrainingTask: AnyObject {
 
 extension TrainingTask {
     public var parameterCount: Int { tensors.reduce(0) { $0 + $1.shape.reduce(1, *) } }
+
+    /// Tasks without a recycling forward allocate (the buffer is dropped).
+    public func forward(parameters: [Float], ids: [Int], evaluation: Bool, recycling: inout [Float]) -> ScoredBatch {
+        recycling = []
+        return forward(parameters: parameters, ids: ids, evaluation: evaluation)
+    }
 
     /// No graded labels: no NDCG.
     public func ndcg(scores: [Double], query: any RankingQuery, k: Int) -> Double? { nil }

@@ -51,9 +51,17 @@ public final class Trainer {
     /// step does not allocate and page-fault B×N floats: they are only zeroed.
     private var scoreGradientBuffer: [Float] = []
     private var gradientBuffer: [Float] = []
+    /// The previous step's B×N score array, handed back to the task's forward pass.
+    private var scoreBuffer: [Float] = []
 
-    /// Reused Double rows of the Float-row estimator call (no allocation per query).
-    let workspace = EstimatorWorkspace()
+    /// Threads of the per-query loop (sampling and estimator, one query per thread at a
+    /// time; every query's gradient row is written by one thread and the per-query sums are
+    /// reduced in query order afterwards, so results are bitwise independent of it). The
+    /// default is the rank's OpenBLAS thread count (cores / ranks on the node).
+    public var workerThreads = max(1, GEMM.threads)
+
+    /// Reused Double rows of the Float-row estimator call, one per worker thread.
+    private var workspaces: [EstimatorWorkspace] = []
 
     /// Evaluation query ids owned by this rank and their LSR favourites.
     let evalIDs: [Int]
@@ -117,6 +125,26 @@ public final class Trainer {
         task.localBatch(step: step, rank: communicator.rank, size: communicator.size)
     }
 
+    /// Runs `body(qi, workspace)` for every qi < count: query qi on worker thread
+    /// `qi mod T` with that thread's workspace. The callers write only to query qi's own
+    /// gradient row and result slot, so the threads never touch the same memory.
+    private func forEachQuery(_ count: Int, _ body: @escaping (Int, EstimatorWorkspace) -> Void) {
+        let threads = max(1, min(workerThreads, count))
+        while workspaces.count < threads { workspaces.append(EstimatorWorkspace()) }
+        if threads == 1 {
+            for qi in 0..<count { body(qi, workspaces[0]) }
+            return
+        }
+        let job = QueryJob(body: body, pool: workspaces)
+        DispatchQueue.concurrentPerform(iterations: threads) { t in
+            var qi = t
+            while qi < count {
+                job.body(qi, job.pool[t])
+                qi += threads
+            }
+        }
+    }
+
     /// `q` as the LSR currently sees it: through the learned weights φ, or unchanged.
     func lateStageView(_ q: any RankingQuery) -> any RankingQuery {
         guard let model = lateStageModel, let f = q as? any LateStageFeaturized else { return q }
@@ -130,31 +158,40 @@ public final class Trainer {
         let trainESR = config.lsrMode.updatesESR(step: step, every: every)
         let trainLSR = config.lsrMode.updatesLSR(step: step, every: every)
         let ids = localQueryIDs(step: step)
-        let batch = task.forward(parameters: parameters, ids: ids, evaluation: false)
+        var batch = task.forward(parameters: parameters, ids: ids, evaluation: false, recycling: &scoreBuffer)
+        defer { swap(&scoreBuffer, &batch.scores) }
         let queries = lateStageModel == nil ? batch.queries : batch.queries.map(lateStageView)
         var g = Self.zeroed(&scoreGradientBuffer, count: trainESR ? batch.scores.count : 0)
         defer { scoreGradientBuffer = g }
         var rewardSum = 0.0, sampleCount = 0.0, bad = -1
         let scale = 1 / Double(config.batchSize)
-        var drawn = [[Rollout]]()
-        drawn.reserveCapacity(queries.count)
+        let count = queries.count
+        var stats = [EstimateStats](repeating: EstimateStats(), count: count)
+        var drawn = [[Rollout]](repeating: [], count: count)
+        let fused = trainESR && rewardSource == nil
+        let (seed, stepNow, baseline, estimator) = (config.seed, step, runningBaseline, self.estimator)
         batch.scores.withUnsafeBufferPointer { sb in
-            g.withUnsafeMutableBufferPointer { gb in
-                for (qi, q) in queries.enumerated() {
-                    let range = batch.range(qi)
-                    let row = UnsafeBufferPointer(rebasing: sb[range])
-                    if trainESR && rewardSource == nil {
-                        // Fused: sample and estimate while the widened row is hot.
-                        let st = estimator.accumulate(
-                            scores: row, query: q, seed: config.seed, step: step, queryID: ids[qi],
-                            runningBaseline: runningBaseline, scale: scale,
-                            into: UnsafeMutableBufferPointer(rebasing: gb[range]), workspace: workspace)
-                        rewardSum += st.rewardSum; sampleCount += Double(st.samples)
-                        if st.nonFinite { bad = ids[qi] }
-                        if trainLSR { drawn.append(st.rollouts) }
-                    } else {
-                        drawn.append(estimator.rollouts(scores: row, query: q, seed: config.seed, step: step,
-                                                        queryID: ids[qi], workspace: workspace))
+            g.withUnsafeMutableBufferPointer { gbRef in
+                let gb = gbRef
+                stats.withUnsafeMutableBufferPointer { stRef in
+                    let st = stRef
+                    drawn.withUnsafeMutableBufferPointer { drRef in
+                        let dr = drRef
+                        forEachQuery(count) { qi, ws in
+                            let range = batch.range(qi)
+                            let row = UnsafeBufferPointer(rebasing: sb[range])
+                            if fused {
+                                // Sample and estimate while the widened row is hot.
+                                st[qi] = estimator.accumulate(
+                                    scores: row, query: queries[qi], seed: seed, step: stepNow, queryID: ids[qi],
+                                    runningBaseline: baseline, scale: scale,
+                                    into: UnsafeMutableBufferPointer(rebasing: gb[range]), workspace: ws)
+                                if trainLSR { dr[qi] = st[qi].rollouts }
+                            } else {
+                                dr[qi] = estimator.rollouts(scores: row, query: queries[qi], seed: seed, step: stepNow,
+                                                            queryID: ids[qi], workspace: ws)
+                            }
+                        }
                     }
                 }
             }
@@ -164,20 +201,32 @@ public final class Trainer {
         }
         if trainESR && rewardSource != nil {
             batch.scores.withUnsafeBufferPointer { sb in
-                g.withUnsafeMutableBufferPointer { gb in
-                    for (qi, q) in queries.enumerated() {
-                        let range = batch.range(qi)
-                        let st = estimator.accumulate(
-                            rollouts: drawn[qi], scores: UnsafeBufferPointer(rebasing: sb[range]), query: q,
-                            runningBaseline: runningBaseline, scale: scale,
-                            into: UnsafeMutableBufferPointer(rebasing: gb[range]), workspace: workspace)
-                        rewardSum += st.rewardSum; sampleCount += Double(st.samples)
-                        if st.nonFinite { bad = ids[qi] }
+                g.withUnsafeMutableBufferPointer { gbRef in
+                let gb = gbRef
+                    stats.withUnsafeMutableBufferPointer { stRef in
+                    let st = stRef
+                        drawn.withUnsafeBufferPointer { dr in
+                            forEachQuery(count) { qi, ws in
+                                let range = batch.range(qi)
+                                st[qi] = estimator.accumulate(
+                                    rollouts: dr[qi], scores: UnsafeBufferPointer(rebasing: sb[range]), query: queries[qi],
+                                    runningBaseline: baseline, scale: scale,
+                                    into: UnsafeMutableBufferPointer(rebasing: gb[range]), workspace: ws)
+                            }
+                        }
                     }
                 }
             }
         } else if !trainESR {
-            for rs in drawn { for r in rs { rewardSum += r.reward; sampleCount += 1 } }
+            for qi in 0..<count {
+                stats[qi].rewardSum = drawn[qi].reduce(0) { $0 + $1.reward }
+                stats[qi].samples = drawn[qi].count
+            }
+        }
+        // Reduced in query order, so the sums do not depend on the thread count.
+        for qi in 0..<count {
+            rewardSum += stats[qi].rewardSum; sampleCount += Double(stats[qi].samples)
+            if stats[qi].nonFinite { bad = ids[qi] }
         }
         let lateStageGradient = trainLSR ? lateStageGradient(rollouts: drawn, queries: batch.queries, scale: scale) : []
         if trainESR, let f = config.failure, f.rank == communicator.rank, f.step == step {
@@ -371,4 +420,12 @@ public final class Trainer {
         if sums[4] > 0 { e.ndcg = sums[3] / sums[4] }
         return e
     }
+}
+
+/// The per-query work handed to the worker threads of `Trainer.forEachQuery`, whose callers
+/// guarantee that the threads write disjoint memory (hence `@unchecked Sendable`).
+private final class QueryJob: @unchecked Sendable {
+    let body: (Int, EstimatorWorkspace) -> Void
+    let pool: [EstimatorWorkspace]
+    init(body: @escaping (Int, EstimatorWorkspace) -> Void, pool: [EstimatorWorkspace]) { self.body = body; self.pool = pool }
 }

@@ -10,19 +10,25 @@ public enum StableMath {
         return m
     }
 
-    /// Shifted exponentials `w_i = exp(s_i − max s)` (so `max w = 1`, no overflow); O(N).
+    /// Shifted exponentials `w_i = exp(s_i − max s)` (so `max w = 1`, no overflow; below
+    /// e^−708 they are 0) by the vectorized `VectorExp`, and their sum; O(N).
     @inlinable
-    public static func shiftedExp(_ s: [Double]) -> [Double] {
+    public static func shiftedExp(_ s: [Double]) -> (weights: [Double], sum: Double) {
         let m = maximum(s)
-        return s.map { Foundation.exp($0 - m) }
+        var sum = 0.0
+        let w = [Double](unsafeUninitializedCapacity: s.count) { buf, count in
+            sum = s.withUnsafeBufferPointer { VectorExp.exp($0, shift: -m, into: buf) }
+            count = s.count
+        }
+        return (w, sum)
     }
 
     /// `softmax(s)_i = w_i / Σ_j w_j`; O(N).
     @inlinable
     public static func softmax(_ s: [Double]) -> [Double] {
-        var w = shiftedExp(s)
-        let z = w.reduce(0, +)
-        for i in w.indices { w[i] /= z }
+        var (w, z) = shiftedExp(s)
+        let inv = 1 / z
+        for i in w.indices { w[i] *= inv }
         return w
     }
 

@@ -12,32 +12,48 @@ public enum PlackettLuce {
     /// `log Z_1 … log Z_K` of the prefix σ; O(N + K log K).
     @usableFromInline
     static func logNormalizers(_ s: [Double], prefix: [Int]) -> [Double] {
-        let k = prefix.count
-        let sorted = prefix.sorted()
+        var rest = [Double](repeating: 0, count: s.count)
+        return rest.withUnsafeMutableBufferPointer { logNormalizers(s, prefix: prefix, restWeights: $0).z }
+    }
+
+    /// `log Z_1 … log Z_K`, and `restWeights[j] = e^{s_j − m}` for j ∉ σ (0 for j ∈ σ) with
+    /// `m = max_{j∉σ} s_j` (returned), which the gradient reuses: one vectorized exp pass over
+    /// N in all. `restWeights.count` = N. O(N + K log K).
+    @usableFromInline
+    static func logNormalizers(_ s: [Double], prefix: [Int], restWeights w: UnsafeMutableBufferPointer<Double>)
+        -> (z: [Double], restShift: Double)
+    {
+        let k = prefix.count, n = s.count
+        var inPrefix = prefix.sorted()
         // log Σ_{j∉σ} e^{s_j} with its own shift (it may be far below max s).
         var m = -Double.infinity
         var p = 0
-        for i in s.indices {
-            if p < k && sorted[p] == i { p += 1; continue }
+        for i in 0..<n {
+            if p < k && inPrefix[p] == i { p += 1; continue }
             if s[i] > m { m = s[i] }
         }
         var logRest = -Double.infinity
         if m > -Double.infinity {
-            var rest = 0.0
-            p = 0
-            for i in s.indices {
-                if p < k && sorted[p] == i { p += 1; continue }
-                rest += Foundation.exp(s[i] - m)
-            }
+            s.withUnsafeBufferPointer { _ = VectorExp.exp($0, shift: -m, into: w) }
+            for item in prefix { w[item] = 0 }
+            // Summed after zeroing σ (never total − Σ_σ, which cancels when σ holds the mass).
+            var acc = (0.0, 0.0, 0.0, 0.0)
+            var i = 0
+            while i + 4 <= n { acc.0 += w[i]; acc.1 += w[i + 1]; acc.2 += w[i + 2]; acc.3 += w[i + 3]; i += 4 }
+            var rest = (acc.0 + acc.1) + (acc.2 + acc.3)
+            while i < n { rest += w[i]; i += 1 }
             logRest = m + Foundation.log(rest)
+        } else {
+            w.update(repeating: 0)
         }
+        inPrefix = []
         var z = [Double](repeating: 0, count: k)
         var acc = logRest
         for i in stride(from: k - 1, through: 0, by: -1) {
             acc = logAddExp(acc, s[prefix[i]])
             z[i] = acc
         }
-        return z
+        return (z, m)
     }
 
     @inlinable
@@ -61,7 +77,7 @@ public enum PlackettLuce {
     ///
     /// with `pos(j) = K` for items outside σ. Computed as
     /// `e^{s_j − log Z_k} · Σ_{m≤k} e^{log Z_k − log Z_m}` so every factor is ≤ 1 where it
-    /// matters. O(N + K log K): one exp per item.
+    /// matters. O(N + K log K): one (vectorized) exp per item, shared with the normalizers.
     @discardableResult
     public static func accumulateLogProbabilityGradient(
         scores s: [Double], prefix: [Int], scale: Double, into gradient: inout [Double]
@@ -69,7 +85,8 @@ public enum PlackettLuce {
         precondition(gradient.count == s.count, "gradient has \(gradient.count) entries, scores \(s.count)")
         let k = prefix.count
         if k == 0 { return 0 }
-        let z = logNormalizers(s, prefix: prefix)
+        var w = [Double](repeating: 0, count: s.count)
+        let (z, m) = w.withUnsafeMutableBufferPointer { logNormalizers(s, prefix: prefix, restWeights: $0) }
         // r[k] = Σ_{m≤k} exp(log Z_k − log Z_m), so that e^{s_j} H_k = e^{s_j − log Z_k} r[k].
         var r = [Double](repeating: 0, count: k)
         var lp = 0.0
@@ -78,13 +95,14 @@ public enum PlackettLuce {
             lp += s[prefix[i]] - z[i]
         }
         let zK = z[k - 1], rK = r[k - 1]
-        let sorted = prefix.sorted()
         gradient.withUnsafeMutableBufferPointer { g in
-            // Items outside σ: s_j ≤ log Z_K, so the exponent is ≤ 0.
-            var p = 0
-            for j in s.indices {
-                if p < k && sorted[p] == j { p += 1; continue }
-                g[j] -= scale * Foundation.exp(s[j] - zK) * rK
+            // Items outside σ: e^{s_j − log Z_K} = w_j · e^{m − log Z_K} with m ≤ log Z_K, so
+            // no overflow; the weights of σ's items are 0, so this loop has no branch.
+            if m > -Double.infinity {
+                let c = scale * rK * Foundation.exp(m - zK)
+                w.withUnsafeBufferPointer { wb in
+                    for j in 0..<g.count { g[j] -= c * wb[j] }
+                }
             }
             // Item σ_i: s ≤ log Z_i, again no overflow.
             for (i, item) in prefix.enumerated() {

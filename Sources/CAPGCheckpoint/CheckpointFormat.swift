@@ -16,7 +16,7 @@ public enum CheckpointFormat {
     public static let headerMagic = "capg.checkpoint"
     /// The schema version this build writes and the newest it reads.
     public static let schemaVersion = 1
-    public static let writerVersion = "capg 0.1.0"
+    public static let writerVersion = CapgVersion.string
     /// Bytes of the frame prefix (length + CRC32C).
     public static let framePrefixBytes = 8
     /// Default data bytes per tensor chunk: 4 MiB.

@@ -69,8 +69,14 @@ struct TrainCommand: ParsableCommand {
     var evalEvery: Int?
     @Option(name: .customLong("check-every"), help: "Compare a parameter fingerprint across ranks every N steps; 0 = never (default 50).")
     var checkEvery: Int?
-    @Option(name: .customLong("blas-threads"), help: "OpenBLAS threads per rank (default: $OPENBLAS_NUM_THREADS if set, else cores / ranks on the node).")
+    @Option(name: .customLong("blas-threads"), help: "Threads per rank for OpenBLAS and for the per-query sampling/estimator loop (default: $OPENBLAS_NUM_THREADS if set, else cores / ranks on the node).")
     var blasThreads: Int?
+    @Option(name: .customLong("scorer-command"), help: "External reward: a command started once per rank (/bin/sh -c, with CAPG_RANK and CAPG_RANKS set) that answers reward requests on its stdin/stdout (protocol: docs/scorer.md). Default: the built-in reward.")
+    var scorerCommand: String?
+    @Option(name: .customLong("scorer-socket"), help: "External reward: the Unix socket of one scorer shared by every rank (protocol: docs/scorer.md).")
+    var scorerSocket: String?
+    @Option(name: .customLong("scorer-timeout"), help: "Seconds to wait for the scorer's reply (and for a socket to accept) before stopping the run with an error (default 30).")
+    var scorerTimeout: Double?
     @Option(name: .customLong("run-dir"), help: "Run directory for config, metrics and summary (default runs/<estimator>-k<K>-seed<seed>).")
     var runDir: String?
     @Option(help: ArgumentHelp("Resume: 'auto' (newest valid checkpoint in the checkpoint directory; fresh start if none) or a checkpoint file, `latest` pointer or directory.", valueName: "auto|PATH"))
@@ -104,6 +110,9 @@ struct TrainCommand: ParsableCommand {
         if let checkEvery { try c.set("check_every", String(checkEvery), source: "--check-every") }
         if let checkpointEvery { try c.set("checkpoint_every", String(checkpointEvery), source: "--checkpoint-every") }
         if let keepCheckpoints { try c.set("keep_checkpoints", String(keepCheckpoints), source: "--keep-checkpoints") }
+        if let scorerCommand { try c.set("scorer_command", scorerCommand, source: "--scorer-command") }
+        if let scorerSocket { try c.set("scorer_socket", scorerSocket, source: "--scorer-socket") }
+        if let scorerTimeout { try c.set("scorer_timeout", String(scorerTimeout), source: "--scorer-timeout") }
         return c
     }
 
@@ -143,8 +152,13 @@ struct TrainCommand: ParsableCommand {
                 resumed = r
             }
             let sink: CheckpointSink? = comm.isRoot ? try CheckpointWriter(directory: ckptDir, keep: c.keepCheckpoints) : nil
+            let rewards = try RewardSources.make(config: c, rank: comm.rank, ranks: comm.size)
+            if let scorer = rewards as? ExternalScorer, comm.isRoot && !quiet {
+                print("capg: rewards from the external scorer '\(scorer.scorerName)' (\(scorer.name))")
+            }
             summary = try TrainingRun(config: c, runDirectory: dir, quiet: quiet, resume: resumed?.snapshot,
-                                      checkpointSink: sink, stopOnSignal: true, task: task).run(communicator: comm)
+                                      checkpointSink: sink, stopOnSignal: true, task: task, rewardSource: rewards)
+                .run(communicator: comm)
             if comm.isRoot {
                 if summary.completed {
                     print(String(format: "result: value %.4f (random ESR %.4f, oracle %.4f)  normalized %.3f  recall %.3f  steps %d  %.1fs  fingerprint %@",

@@ -8,6 +8,9 @@ extension TrainingConfig {
     public static let resumeMutableKeys: Set<String> = [
         "steps", "eval_queries", "eval_samples", "eval_every", "log_every", "check_every",
         "checkpoint_every", "keep_checkpoints", "inject_failure",
+        // Where the external scorer runs may change between job segments (a socket path with
+        // a job id, a wrapper script); that it computes the same reward is the user's part.
+        "scorer_command", "scorer_socket", "scorer_timeout",
     ]
 
     /// The config as a JSON object with snake_case keys.

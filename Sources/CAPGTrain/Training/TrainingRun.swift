@@ -62,13 +62,16 @@ public struct TrainingRun {
     public var stopOnSignal = false
     /// What to train on (nil: the synthetic environment of `config`).
     public var task: (any TrainingTask)?
+    /// Training rewards from an external scorer (nil: the environment's built-in reward);
+    /// closed when the run ends, also on an error.
+    public var rewardSource: (any RewardSource)?
 
     public init(config: TrainingConfig, runDirectory: String?, quiet: Bool = false,
                 resume: TrainingSnapshot? = nil, checkpointSink: (any CheckpointSink)? = nil, stopOnSignal: Bool = false,
-                task: (any TrainingTask)? = nil) {
+                task: (any TrainingTask)? = nil, rewardSource: (any RewardSource)? = nil) {
         self.config = config; self.runDirectory = runDirectory; self.quiet = quiet
         self.resume = resume; self.checkpointSink = checkpointSink; self.stopOnSignal = stopOnSignal
-        self.task = task
+        self.task = task; self.rewardSource = rewardSource
     }
 
     /// The resolved configuration as a JSON object (snake_case keys).
@@ -79,7 +82,9 @@ public struct TrainingRun {
 
     public func run(communicator: any Communicator) throws -> RunSummary {
         let wallStart = Date()
+        defer { rewardSource?.close() }
         let trainer = try Trainer(config: config, task: task ?? SyntheticTask(config: config), communicator: communicator)
+        trainer.rewardSource = rewardSource
         if stopOnSignal { trainer.localStopRequest = { StopSignal.received != nil } }
         var progress = RunProgress()
         if let resume {

@@ -2,19 +2,22 @@ import Foundation
 
 /// C memory for building protobuf-c messages from Swift: strings and arrays allocated with
 /// `malloc` live until the arena is released, so pointers stored in message structs stay
-/// valid while the message is packed. Not shared between threads.
-final class CArena {
+/// valid while the message is packed (checkpoints, the scorer protocol). Not shared between
+/// threads.
+public final class CArena {
+    public init() {}
+
     private var blocks: [UnsafeMutableRawPointer] = []
 
     /// A NUL-terminated copy of `s`.
-    func string(_ s: String) -> UnsafeMutablePointer<CChar> {
+    public func string(_ s: String) -> UnsafeMutablePointer<CChar> {
         let p = strdup(s)!
         blocks.append(UnsafeMutableRawPointer(p))
         return p
     }
 
     /// Zeroed storage for `count` values of `T` (at least one, so the pointer is never null).
-    func allocate<T>(_: T.Type, count: Int) -> UnsafeMutablePointer<T> {
+    public func allocate<T>(_: T.Type, count: Int) -> UnsafeMutablePointer<T> {
         let raw = calloc(max(count, 1), MemoryLayout<T>.stride)!
         blocks.append(raw)
         return raw.bindMemory(to: T.self, capacity: max(count, 1))

@@ -2,9 +2,8 @@
 # Regenerates the protobuf-c code of the schemas in proto/: the checkpoint schema into
 # Sources/CCheckpointProto, the external scorer protocol into Sources/CScorerProto.
 # Usage: scripts/generate-proto.sh [OUTPUT_DIR [SCORER_OUTPUT_DIR]]   (default: the committed locations)
-# The tests CheckpointProtoTests.testGeneratedCodeMatchesSchema and
-# ScorerProtocolTests.testGeneratedCodeMatchesSchema run this into temporary directories and
-# require byte-for-byte equality with the committed files.
+# The test CheckpointProtoTests.testGeneratedCodeMatchesSchemas runs this into temporary
+# directories and requires byte-for-byte equality with the committed files.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out="${1:-Sources/CCheckpointProto}"

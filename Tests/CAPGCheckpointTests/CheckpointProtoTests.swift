@@ -3,7 +3,7 @@ import XCTest
 
 /// The committed protobuf-c code is exactly what scripts/generate-proto.sh makes of the schema.
 final class CheckpointProtoTests: XCTestCase {
-    func testGeneratedCodeMatchesSchema() throws {
+    func testGeneratedCodeMatchesSchemas() throws {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         let which = Process()
         which.executableURL = URL(fileURLWithPath: "/usr/bin/env")
@@ -17,13 +17,17 @@ final class CheckpointProtoTests: XCTestCase {
         defer { try? FileManager.default.removeItem(at: out) }
         let p = Process()
         p.executableURL = root.appendingPathComponent("scripts/generate-proto.sh")
-        p.arguments = [out.path]
+        // Both outputs into the temporary directory (never over the committed files).
+        p.arguments = [out.appendingPathComponent("checkpoint").path, out.appendingPathComponent("scorer").path]
         p.standardOutput = Pipe()
         try p.run(); p.waitUntilExit()
         XCTAssertEqual(p.terminationStatus, 0)
-        for file in ["checkpoint.pb-c.c", "include/capg/v1/checkpoint.pb-c.h"] {
-            let committed = try Data(contentsOf: root.appendingPathComponent("Sources/CCheckpointProto/" + file))
-            let fresh = try Data(contentsOf: out.appendingPathComponent(file))
+        for (target, sub, file) in [("CCheckpointProto", "checkpoint", "checkpoint.pb-c.c"),
+                                    ("CCheckpointProto", "checkpoint", "include/capg/v1/checkpoint.pb-c.h"),
+                                    ("CScorerProto", "scorer", "scorer.pb-c.c"),
+                                    ("CScorerProto", "scorer", "include/capg/v1/scorer.pb-c.h")] {
+            let committed = try Data(contentsOf: root.appendingPathComponent("Sources/\(target)/" + file))
+            let fresh = try Data(contentsOf: out.appendingPathComponent(sub).appendingPathComponent(file))
             XCTAssertEqual(committed, fresh, "\(file) differs from the schema: run scripts/generate-proto.sh and commit the result")
         }
     }

@@ -24,12 +24,20 @@ final class ScorerProcess {
         posix_spawn_file_actions_adddup2(&actions, toChild[0], 0)
         posix_spawn_file_actions_adddup2(&actions, fromChild[1], 1)
         for fd in toChild + fromChild { posix_spawn_file_actions_addclose(&actions, fd) }
+        // Its own process group, so that terminating it reaches the shell *and* what the
+        // shell started (dash does not exec a `-c` command: killing only the shell would
+        // orphan the scorer, which would keep the job's stderr open).
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETPGROUP))
+        posix_spawnattr_setpgroup(&attributes, 0)
         var env = ProcessInfo.processInfo.environment
         env["CAPG_RANK"] = String(rank); env["CAPG_RANKS"] = String(ranks)
         let argv = ["/bin/sh", "-c", command]
         let envp = env.map { "\($0.key)=\($0.value)" }
         var child: pid_t = 0
-        let rc = withCStrings(argv) { a in withCStrings(envp) { e in posix_spawn(&child, "/bin/sh", &actions, nil, a, e) } }
+        let rc = withCStrings(argv) { a in withCStrings(envp) { e in posix_spawn(&child, "/bin/sh", &actions, &attributes, a, e) } }
         close(toChild[0]); close(fromChild[1])
         guard rc == 0 else {
             close(toChild[1]); close(fromChild[0])
@@ -58,12 +66,14 @@ final class ScorerProcess {
     }
 
     /// Waits up to `grace` seconds for the child to exit (it got Goodbye or EOF), then
-    /// SIGTERM, then SIGKILL; always reaps it.
+    /// SIGTERM, then SIGKILL to its whole process group; always reaps it. Whatever else of
+    /// the group is still alive then (a scorer that outlived its shell) gets SIGKILL too.
     func terminate(grace: Double) {
+        defer { kill(-pid, SIGKILL) }
         if exitStatus(waitingUpTo: grace) != nil { return }
-        kill(pid, SIGTERM)
+        kill(-pid, SIGTERM)
         if exitStatus(waitingUpTo: 1) != nil { return }
-        kill(pid, SIGKILL)
+        kill(-pid, SIGKILL)
         _ = exitStatus(waitingUpTo: 5)
     }
 }

@@ -46,6 +46,9 @@ struct VarianceCommand: ParsableCommand {
                 return v
             }
             guard samples >= 2 else { throw ValidationError("--samples must be ≥ 2 to estimate a variance") }
+            guard c.lsrMode == .fixed else {
+                throw ValidationError("capg variance measures the ESR's gradient under the fixed LSR; --lsr-mode applies to capg train")
+            }
             guard contexts >= 1 else { throw ValidationError("--contexts must be ≥ 1") }
             guard referenceSamples >= 2 else { throw ValidationError("--reference-samples must be ≥ 2") }
             if let maxK = kList.max() { c.k = min(maxK, c.items) }

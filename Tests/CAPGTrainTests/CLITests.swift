@@ -28,7 +28,8 @@ final class CLITests: XCTestCase {
     func testHelpExplainsOptions() throws {
         let r = try run(["train", "--help"])
         XCTAssertEqual(r.code, 0)
-        for flag in ["--items", "--dim", "--k", "--estimator", "--inclusion", "--baseline", "--batch-size", "--steps", "--lr", "--seed", "--run-dir", "--config", "--set"] {
+        for flag in ["--items", "--dim", "--k", "--estimator", "--inclusion", "--baseline", "--batch-size", "--steps", "--lr", "--seed", "--run-dir", "--config", "--set",
+                     "--lsr-mode", "--lsr-lr", "--lsr-alignment", "--scorer-command", "--scorer-socket", "--scorer-timeout"] {
             XCTAssertTrue(r.out.contains(flag), "help lacks \(flag)")
         }
     }
@@ -36,7 +37,10 @@ final class CLITests: XCTestCase {
     func testBadValuesAreRejected() throws {
         for args in [["train", "--estimator", "ppo"], ["train", "--k", "0"], ["train", "--set", "bogus=1"],
                      ["train", "--items", "10", "--k", "11"], ["inclusion", "--scores", "1,x", "--k", "1"],
-                     ["inclusion", "--scores", "1,2", "--k", "1", "--model", "magic"], ["variance", "--k", "5,-1"]] {
+                     ["inclusion", "--scores", "1,2", "--k", "1", "--model", "magic"], ["variance", "--k", "5,-1"],
+                     ["train", "--lsr-mode", "joint"],                 // learned LSR needs τ₂ > 0
+                     ["train", "--scorer-command", "x", "--scorer-socket", "/tmp/s"],
+                     ["variance", "--lsr-mode", "joint", "--lsr-temperature", "0.1"]] {
             let r = try run(args)
             XCTAssertNotEqual(r.code, 0, "\(args) should fail")
             XCTAssertFalse(r.err.isEmpty, "\(args) should explain the failure on stderr")

@@ -161,8 +161,12 @@ struct TrainCommand: ParsableCommand {
                 .run(communicator: comm)
             if comm.isRoot {
                 if summary.completed {
-                    print(String(format: "result: value %.4f (random ESR %.4f, oracle %.4f)  normalized %.3f  recall %.3f  steps %d  %.1fs  fingerprint %@",
-                                 summary.finalValue, summary.randomValue, summary.oracleValue, summary.finalNormalizedValue,
+                    // With a reward-blind fixed LSR the oracle ESR is no better than random and the
+                    // normalized value is meaningless (summary.json still holds the number).
+                    let normalized = abs(summary.oracleValue - summary.randomValue) < 0.01
+                        ? "n/a (oracle ≈ random ESR)" : String(format: "%.3f", summary.finalNormalizedValue)
+                    print(String(format: "result: value %.4f (random ESR %.4f, oracle %.4f)  normalized %@  recall %.3f  steps %d  %.1fs  fingerprint %@",
+                                 summary.finalValue, summary.randomValue, summary.oracleValue, normalized,
                                  summary.recall, summary.steps, summary.wallSeconds, String(summary.paramFingerprint.prefix(16))))
                 }
                 print("run directory: \(dir)")

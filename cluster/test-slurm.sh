@@ -115,6 +115,35 @@ else
   fail "scontrol requeue: job $j restarts $(job_field "$j" Restarts) steps $(steps_of "$WORK/requeue"); log:"; tail -30 "$WORK/requeue.log"
 fi
 
+# 5. Every way a stop signal can reach the job ends in exit 75 as the batch script sees it,
+#    and a requeue that resumes to the uninterrupted fingerprint: TERM and USR1 to the batch
+#    shell, to mpirun itself (mpirun then exits 1; the ranks' stop marker says 75), to one rank.
+signal_job() {  # signal_job JOB DIR HOW
+  local j=$1 dir=$2 how=$3
+  case "$how" in
+    batch-*)  scancel --signal="${how#batch-}" --batch "$j" ;;
+    mpirun-*) pkill -"${how#mpirun-}" -f "^mpirun .*--run-dir $dir( |\$)" ;;
+    rank-*)   pkill -"${how#rank-}" -n -f "^$CAPG train .*--run-dir $dir( |\$)" ;;
+  esac
+}
+for how in batch-TERM mpirun-TERM mpirun-USR1 rank-TERM; do
+  dir="$WORK/sig-$how"
+  j=$(submit train.sbatch "$dir" "${ARGS[@]}" --steps 300 --checkpoint-every 1)
+  if wait_for_checkpoint "$dir" 20; then
+    signal_job "$j" "$dir" "$how"
+    release_when_requeued "$j"
+    wait_gone "$j" 400
+  fi
+  seen=$(sed -nE 's/^capg exited with ([0-9]+)$/\1/p' "$dir.log" | head -1)
+  if [ "$(job_field "$j" Restarts)" -ge 1 ] 2>/dev/null && grep -q "resumed from" "$dir.log" \
+     && grep -qE "exited with 75|treating .* as 75" "$dir.log" \
+     && [ "$(steps_of "$dir")" = 300 ] && [ "$(fingerprint "$dir")" = "$REF300" ]; then
+    ok "$how → exit 75 seen by the batch script (launcher returned $seen), requeue, resume: job $j fingerprint equals the uninterrupted run"
+  else
+    fail "$how: job $j restarts $(job_field "$j" Restarts) steps $(steps_of "$dir"); log:"; tail -30 "$dir.log"
+  fi
+done
+
 echo "slurm tests took $(( $(date +%s) - start )) s (work dir $WORK)"
 echo "slurm: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

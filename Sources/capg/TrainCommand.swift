@@ -27,11 +27,20 @@ struct TrainCommand: ParsableCommand {
         Signals: SIGTERM or SIGUSR1 (Slurm: before preemption or, with --signal, before the \
         time limit) on any rank makes every rank finish the current step, write a checkpoint \
         and exit 75, so a batch script can requeue the job (e.g. `[ $? -eq 75 ] && scontrol \
-        requeue $SLURM_JOB_ID`) and resume with --resume auto.
+        requeue $SLURM_JOB_ID`) and resume with --resume auto. Rank 0 also leaves the file \
+        <run-dir>/stopped ("75 …"): mpirun that itself receives SIGTERM exits 1 whatever \
+        its ranks return, so the batch scripts in cluster/slurm read the marker.
+
+        Stalls: every collective waits at most --stall-timeout seconds for the other ranks \
+        (default 600; 0 = forever). Then the job ends (exit 1) with a message naming the \
+        step and the rank(s) that did not arrive. A stop signal that arrives while ranks \
+        wait for each other is honoured within min(30 s, stall timeout / 2): if they meet, the normal stop runs; if \
+        not, the job ends with exit 75 without a new checkpoint (a resume continues from the \
+        newest committed one).
 
         Exit codes: 0 success; 1 runtime error (any rank; under MPI the job is aborted with \
-        the rank named), including a checkpoint that cannot be resumed; 64 usage error; \
-        75 stopped by SIGTERM/SIGUSR1 after writing a checkpoint (requeue and resume).
+        the rank named), including a checkpoint that cannot be resumed, and a stall; 64 \
+        usage error; 75 stopped by SIGTERM/SIGUSR1 (requeue and resume).
         """)
 
     /// Exit code of a run stopped by SIGTERM/SIGUSR1 after checkpointing (EX_TEMPFAIL).
@@ -71,6 +80,8 @@ struct TrainCommand: ParsableCommand {
     var checkEvery: Int?
     @Option(name: .customLong("blas-threads"), help: "Threads per rank for OpenBLAS and for the per-query sampling/estimator loop (default: $OPENBLAS_NUM_THREADS if set, else cores / ranks on the node).")
     var blasThreads: Int?
+    @Option(name: .customLong("stall-timeout"), help: "Seconds a collective may wait for the other ranks before the job ends with a report naming the ranks that did not arrive; 0 = wait forever (default 600).")
+    var stallTimeout: Double?
     @Option(name: .customLong("scorer-command"), help: "External reward: a command started once per rank (/bin/sh -c, with CAPG_RANK and CAPG_RANKS set) that answers reward requests on its stdin/stdout (protocol: docs/scorer.md). Default: the built-in reward.")
     var scorerCommand: String?
     @Option(name: .customLong("scorer-socket"), help: "External reward: the Unix socket of one scorer shared by every rank (protocol: docs/scorer.md).")
@@ -113,6 +124,7 @@ struct TrainCommand: ParsableCommand {
         if let scorerCommand { try c.set("scorer_command", scorerCommand, source: "--scorer-command") }
         if let scorerSocket { try c.set("scorer_socket", scorerSocket, source: "--scorer-socket") }
         if let scorerTimeout { try c.set("scorer_timeout", String(scorerTimeout), source: "--scorer-timeout") }
+        if let stallTimeout { try c.set("stall_timeout", String(stallTimeout), source: "--stall-timeout") }
         return c
     }
 
@@ -132,6 +144,17 @@ struct TrainCommand: ParsableCommand {
         let threads = Launch.configureBLASThreads(requested: blasThreads)
         let dir = runDir ?? "runs/\(c.estimator.rawValue)-k\(c.k)-seed\(c.seed)"
         let ckptDir = checkpointDir ?? dir + "/checkpoints"
+        if comm.isRoot { StopMarker.remove(runDirectory: dir) }
+        if let mpi = comm as? MPICommunicator {
+            mpi.stall = StallPolicy(timeout: c.stallTimeout, stopGrace: c.stallTimeout > 0 ? min(30, c.stallTimeout / 2) : 30,
+                                    stoppedExitCode: Self.stoppedExitCode)
+            mpi.stopRequested = { StopSignal.received != nil }
+            mpi.onGiveUp = { report, code in
+                if code == Self.stoppedExitCode {
+                    StopMarker.write(runDirectory: dir, code: code, reason: "stop requested, no checkpoint (stall): \(report.activity)")
+                }
+            }
+        }
         let summary: RunSummary
         do {
             try StopSignal.install()
@@ -179,6 +202,8 @@ struct TrainCommand: ParsableCommand {
         if !summary.completed {
             if comm.isRoot {
                 let local = StopSignal.received.map { " (\(StopSignal.name($0)) received by rank 0)" } ?? ""
+                StopMarker.write(runDirectory: dir, code: Self.stoppedExitCode,
+                                 reason: "stopped after step \(summary.steps)\(local); checkpoint in \(ckptDir)")
                 FileHandle.standardError.write(Data("capg: stop requested\(local): stopped after step \(summary.steps) with a checkpoint in \(ckptDir); exit \(Self.stoppedExitCode), resume with --resume auto\n".utf8))
             }
             comm.barrier()

@@ -16,7 +16,7 @@ extension XCTestCase {
 
     
     /// Runs `mpirun -np P capg …` with a hard time limit (a hang fails the test, it does not stall it).
-    func mpirun(_ np: Int, _ args: [String], timeLimit: Double = 120) throws -> MPIOutcome {
+    func mpirun(_ np: Int, _ args: [String], timeLimit: Double = 120, environment extra: [String: String] = [:]) throws -> MPIOutcome {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         p.arguments = ["mpirun", "-np", String(np), "--oversubscribe", capgBinaryPath] + args
@@ -24,6 +24,7 @@ extension XCTestCase {
         env["OMPI_ALLOW_RUN_AS_ROOT"] = "1"
         env["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
         env["OMPI_MCA_rmaps_base_oversubscribe"] = "1"
+        env.merge(extra) { _, new in new }
         p.environment = env
         let outURL = FileManager.default.temporaryDirectory.appendingPathComponent("capg-mpi-\(UUID().uuidString).out")
         let errURL = outURL.appendingPathExtension("err")
@@ -64,4 +65,37 @@ extension XCTestCase {
         }
     }
 
+}
+
+/// Finding the processes of a running job.
+enum MPIProcesses {
+    /// The pid of MPI rank `rank` of a running `capg train … --run-dir DIR` job (found through
+    /// /proc: the command line names the run directory, the environment the rank), nil if none.
+    static func rank(_ rank: Int, runDir: String) -> Int32? {
+        let pids = ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap { Int32($0) }
+        for pid in pids {
+            guard let cmd = try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(pid)/cmdline")),
+                  let env = try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(pid)/environ")) else { continue }
+            let args = cmd.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+            guard args.contains("train"), args.contains(runDir), !(args.first ?? "").hasSuffix("mpirun") else { continue }
+            let vars = env.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+            if vars.contains("OMPI_COMM_WORLD_RANK=\(rank)") { return pid }
+        }
+        return nil
+    }
+}
+
+extension XCTestCase {
+    /// Runs `body` on a background thread once `DIR/config.json` exists (the job is training)
+    /// plus `delay` seconds.
+    func whenTraining(runDir: String, delay: Double, _ body: @escaping @Sendable () -> Void) {
+        Thread {
+            let deadline = Date().addingTimeInterval(60)
+            while !FileManager.default.fileExists(atPath: runDir + "/config.json") && Date() < deadline {
+                Thread.sleep(forTimeInterval: 0.05)
+            }
+            Thread.sleep(forTimeInterval: delay)
+            body()
+        }.start()
+    }
 }

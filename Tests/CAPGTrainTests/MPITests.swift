@@ -36,6 +36,22 @@ final class MPITests: XCTestCase {
         XCTAssertEqual(try summary(dir)["param_fingerprint"] as? String, prints[2], "np=2 twice must be bitwise identical")
     }
 
+    /// Collectives split into pieces of at most 7 elements (MPI counts are 32-bit, so large
+    /// buffers must be chunked) give bitwise the same run as whole-buffer collectives.
+    func testChunkedCollectivesGiveTheSameRun() throws {
+        var prints: [String] = []
+        for chunk in ["", "7"] {
+            let dir = tempDir()
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            let r = try mpirun(2, common + ["--steps", "8", "--run-dir", dir],
+                               environment: chunk.isEmpty ? [:] : ["CAPG_MPI_CHUNK_ELEMENTS": chunk])
+            XCTAssertEqual(r.code, 0, r.err)
+            prints.append(try summary(dir)["param_fingerprint"] as? String ?? "")
+        }
+        XCTAssertEqual(prints[0], prints[1])
+        XCTAssertFalse(prints[0].isEmpty)
+    }
+
     /// A rank that fails mid-run ends the whole job promptly, non-zero, with the rank named.
     func testFailingRankAbortsTheJob() throws {
         let dir = tempDir()

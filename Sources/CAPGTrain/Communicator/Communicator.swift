@@ -8,6 +8,8 @@ public protocol Communicator: AnyObject {
     var rank: Int { get }
     /// Number of ranks P.
     var size: Int { get }
+    /// What this rank is doing (e.g. "step 17"), named in stall reports.
+    var activity: String { get set }
     /// In-place elementwise sum over ranks.
     func allreduceSum(_ buffer: inout [Float])
     /// In-place elementwise sum over ranks.

@@ -16,9 +16,16 @@ public enum Launch {
         return (env["OMPI_COMM_WORLD_LOCAL_SIZE"] ?? env["SLURM_NTASKS_PER_NODE"]).flatMap(Int.init) ?? 1
     }
 
-    /// The communicator for this process.
+    /// The communicator for this process. Under MPI, `CAPG_MPI_CHUNK_ELEMENTS` (if set to a
+    /// positive integer) caps the elements per MPI call of a collective (default 2^31 − 1,
+    /// the largest 32-bit count); the tests lower it to exercise the chunking.
     public static func communicator() -> any Communicator {
-        MPICommunicator.launchedByMPI ? MPICommunicator() : SingleProcessCommunicator()
+        guard MPICommunicator.launchedByMPI else { return SingleProcessCommunicator() }
+        let mpi = MPICommunicator()
+        if let text = ProcessInfo.processInfo.environment["CAPG_MPI_CHUNK_ELEMENTS"], let n = Int(text), n > 0 {
+            mpi.maxChunkElements = min(n, Int(Int32.max))
+        }
+        return mpi
     }
 
     /// OpenBLAS threads per rank. An explicit `requested` value wins; otherwise

@@ -5,10 +5,39 @@ import Foundation
 ///
 /// MPI is initialized once per process (`MPI_Init_thread` with `MPI_THREAD_FUNNELED`: only
 /// the main thread calls MPI) and finalized by `finalize()`. Errors in collectives abort
-/// the job (Open MPI's default MPI_ERRORS_ARE_FATAL), so no rank waits forever.
+/// the job (Open MPI's default MPI_ERRORS_ARE_FATAL), and a rank that dies is noticed by
+/// mpirun, which ends the job.
+///
+/// A rank that does not die but stops answering (SIGSTOP, a wedged file system) is caught
+/// here: every collective is started non-blocking (`MPI_Iallreduce`, `MPI_Ibcast`,
+/// `MPI_Ibarrier`) and polled with `MPI_Test` against the `stall` deadline, while a stop
+/// signal is watched (see `MPICommunicator+Stall.swift`). Polling costs nothing extra when
+/// the collective completes quickly: the first `MPI_Test` is the same progress call a
+/// blocking collective makes.
+///
+/// Large buffers are reduced in pieces of at most `maxChunkElements` elements, because MPI
+/// counts are 32-bit (`int`): a single call with ≥ 2^31 elements would overflow.
 public final class MPICommunicator: Communicator {
     public let rank: Int
     public let size: Int
+    /// The deadline and stop-signal behaviour of every collective.
+    public var stall = StallPolicy.off
+    /// Polled while waiting in a collective: true once a stop signal was received.
+    public var stopRequested: () -> Bool = { false }
+    /// Called just before the job is aborted for a stall (with the report and exit code),
+    /// e.g. to leave a marker for the batch script. Must not call MPI.
+    public var onGiveUp: ((StallReport, Int32) -> Void)?
+    /// What the rank is doing, for stall messages (e.g. "step 17").
+    public var activity = "start-up"
+    /// Largest element count per MPI call (tests lower it to exercise the chunking).
+    public var maxChunkElements = Int(Int32.max)
+
+    let comm: MPI_Comm?
+    /// A duplicate of `comm` for the stall inspector's point-to-point messages, so they can
+    /// never match anything else.
+    let probeComm: MPI_Comm?
+    /// Collectives started so far (the same count on every rank: the contract of `Communicator`).
+    var sequence = 0
     private var finalized = false
 
     /// True when this process was started by an MPI launcher (mpirun, srun --mpi=pmix).
@@ -20,51 +49,80 @@ public final class MPICommunicator: Communicator {
     public init() {
         var provided: Int32 = 0
         MPI_Init_thread(nil, nil, Int32(MPI_THREAD_FUNNELED), &provided)
+        comm = capg_mpi_comm_world()
         var r: Int32 = 0, s: Int32 = 0
-        MPI_Comm_rank(capg_mpi_comm_world(), &r)
-        MPI_Comm_size(capg_mpi_comm_world(), &s)
+        MPI_Comm_rank(comm, &r)
+        MPI_Comm_size(comm, &s)
         rank = Int(r); size = Int(s)
+        var dup: MPI_Comm? = nil
+        MPI_Comm_dup(comm, &dup)
+        probeComm = dup
     }
 
     public func allreduceSum(_ buffer: inout [Float]) {
         let n = buffer.count
-        buffer.withUnsafeMutableBufferPointer { b in
-            _ = MPI_Allreduce(capg_mpi_in_place(), b.baseAddress, Int32(n), capg_mpi_float(), capg_mpi_sum(), capg_mpi_comm_world())
-        }
+        allreduce(&buffer, type: capg_mpi_float(), op: capg_mpi_sum(), what: "sum of \(n) floats")
     }
 
     public func allreduceSum(_ buffer: inout [Double]) {
         let n = buffer.count
-        buffer.withUnsafeMutableBufferPointer { b in
-            _ = MPI_Allreduce(capg_mpi_in_place(), b.baseAddress, Int32(n), capg_mpi_double(), capg_mpi_sum(), capg_mpi_comm_world())
-        }
+        allreduce(&buffer, type: capg_mpi_double(), op: capg_mpi_sum(), what: "sum of \(n) doubles")
     }
 
     public func allreduceMax(_ buffer: inout [Double]) {
         let n = buffer.count
+        allreduce(&buffer, type: capg_mpi_double(), op: capg_mpi_max(), what: "max of \(n) doubles")
+    }
+
+    /// In-place reduction in pieces of ≤ `maxChunkElements` (an elementwise op, so pieces
+    /// reduce independently). Every rank makes the same calls (same count on every rank).
+    private func allreduce<T>(_ buffer: inout [T], type: MPI_Datatype?, op: MPI_Op?, what: @autoclosure () -> String) {
+        let n = buffer.count
         buffer.withUnsafeMutableBufferPointer { b in
-            _ = MPI_Allreduce(capg_mpi_in_place(), b.baseAddress, Int32(n), capg_mpi_double(), capg_mpi_max(), capg_mpi_comm_world())
+            var start = 0
+            repeat {
+                let m = min(n - start, maxChunkElements)
+                var request: MPI_Request? = capg_mpi_request_null()
+                _ = MPI_Iallreduce(capg_mpi_in_place(), b.baseAddress.map { UnsafeMutableRawPointer($0 + start) },
+                                   Int32(m), type, op, comm, &request)
+                complete(&request, collective: "allreduce (\(what()))")
+                start += m
+            } while start < n
         }
     }
 
     public func broadcast(_ buffer: inout [UInt8], root: Int) {
         // Length first, so receivers can size their buffer.
-        var count = [Double(buffer.count)]
+        var count = [Int64(buffer.count)]
         count.withUnsafeMutableBufferPointer { c in
-            _ = MPI_Bcast(c.baseAddress, 1, capg_mpi_double(), Int32(root), capg_mpi_comm_world())
+            var request: MPI_Request? = capg_mpi_request_null()
+            _ = MPI_Ibcast(c.baseAddress, 1, capg_mpi_int64(), Int32(root), comm, &request)
+            complete(&request, collective: "broadcast of a length from rank \(root)")
         }
         if rank != root { buffer = [UInt8](repeating: 0, count: Int(count[0])) }
         let n = buffer.count
         buffer.withUnsafeMutableBufferPointer { b in
-            _ = MPI_Bcast(b.baseAddress, Int32(n), capg_mpi_byte(), Int32(root), capg_mpi_comm_world())
+            var start = 0
+            while start < n {
+                let m = min(n - start, maxChunkElements)
+                var request: MPI_Request? = capg_mpi_request_null()
+                _ = MPI_Ibcast(b.baseAddress.map { UnsafeMutableRawPointer($0 + start) }, Int32(m), capg_mpi_byte(),
+                               Int32(root), comm, &request)
+                complete(&request, collective: "broadcast of \(n) bytes from rank \(root)")
+                start += m
+            }
         }
     }
 
-    public func barrier() { MPI_Barrier(capg_mpi_comm_world()) }
+    public func barrier() {
+        var request: MPI_Request? = capg_mpi_request_null()
+        _ = MPI_Ibarrier(comm, &request)
+        complete(&request, collective: "barrier")
+    }
 
     public func abort(message: String, code: Int32) -> Never {
         FileHandle.standardError.write(Data("capg: rank \(rank) of \(size): error: \(message)\n".utf8))
-        MPI_Abort(capg_mpi_comm_world(), code)
+        MPI_Abort(comm, code)
         exit(code)  // MPI_Abort does not return; this satisfies the type checker.
     }
 

@@ -57,6 +57,7 @@ extension TrainingConfig {
         case "scorer_command": scorerCommand = value
         case "scorer_socket": scorerSocket = value
         case "scorer_timeout": scorerTimeout = try double()
+        case "stall_timeout": stallTimeout = try double()
         case "env_seed": envSeed = try uint()
         case "queries": queries = try int()
         case "dim": dim = try int()
@@ -169,6 +170,7 @@ extension TrainingConfig {
         try need(lsrAlternateEvery >= 1, "lsr_alternate_every must be ≥ 1 (got \(lsrAlternateEvery))")
         try need(scorerCommand.isEmpty || scorerSocket.isEmpty, "set scorer_command or scorer_socket, not both")
         try need(scorerTimeout > 0, "scorer_timeout must be > 0 seconds (got \(scorerTimeout))")
+        try need(stallTimeout >= 0 && stallTimeout.isFinite, "stall_timeout must be ≥ 0 seconds (0 = wait forever; got \(stallTimeout))")
         try need(initScale >= 0, "init_scale must be ≥ 0 (got \(initScale))")
         try need(evalQueries >= 1, "eval_queries must be ≥ 1 (got \(evalQueries))")
         try need(evalSamples >= 1, "eval_samples must be ≥ 1 (got \(evalSamples))")

@@ -7,7 +7,7 @@ extension TrainingConfig {
     /// trajectory, so a difference there makes the checkpoint incompatible.
     public static let resumeMutableKeys: Set<String> = [
         "steps", "eval_queries", "eval_samples", "eval_every", "log_every", "check_every",
-        "checkpoint_every", "keep_checkpoints", "inject_failure",
+        "checkpoint_every", "keep_checkpoints", "inject_failure", "stall_timeout",
         // Where the external scorer runs may change between job segments (a socket path with
         // a job id, a wrapper script); that it computes the same reward is the user's part.
         "scorer_command", "scorer_socket", "scorer_timeout",

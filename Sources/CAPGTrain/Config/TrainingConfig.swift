@@ -79,6 +79,9 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     // Distributed
     /// Every this many steps the ranks compare a parameter fingerprint (0 = never).
     public var checkEvery = 50
+    /// Seconds one collective may wait for the other ranks before the job is ended with a
+    /// report naming the ranks that did not arrive (0 = wait forever). See `StallPolicy`.
+    public var stallTimeout = 600.0
     /// Testing aid: "RANK:STEP" makes that rank fail at that step ("" = off).
     public var injectFailure = ""
     // Checkpoints
@@ -102,7 +105,7 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
         case inclusion, baseline, baselineDecay = "baseline_decay", samples, optimizer, lr
         case batchSize = "batch_size", steps, seed, evalQueries = "eval_queries"
         case evalSamples = "eval_samples", evalEvery = "eval_every", logEvery = "log_every"
-        case checkEvery = "check_every", injectFailure = "inject_failure"
+        case checkEvery = "check_every", stallTimeout = "stall_timeout", injectFailure = "inject_failure"
         case checkpointEvery = "checkpoint_every", keepCheckpoints = "keep_checkpoints"
     }
 

@@ -80,6 +80,19 @@ public struct TrainingRun {
         return try JSONSerialization.jsonObject(with: data)
     }
 
+    /// `error` extended by the outcome of one last checkpoint attempt (rank 0, which alone
+    /// writes; in data-parallel mode its state is the whole state).
+    static func withFinalCheckpoint(_ error: Error, sink: (any CheckpointSink)?, step: Int,
+                                    snapshot: () -> TrainingSnapshot) -> Error {
+        guard let sink else { return error }
+        do {
+            let report = try sink.write(snapshot())
+            return TrainingError.io("\(error); a final checkpoint of step \(step) was written to \(report.path) (resume with --resume auto once the disk has room)")
+        } catch let second {
+            return TrainingError.io("\(error); the final checkpoint could not be written either: \(second)")
+        }
+    }
+
     public func run(communicator: any Communicator) throws -> RunSummary {
         let wallStart = Date()
         defer { rewardSource?.close() }
@@ -123,6 +136,7 @@ public struct TrainingRun {
         }
 
         while trainer.step < config.steps {
+            communicator.activity = "step \(trainer.step + 1) of \(config.steps)"
             let m = try trainer.trainStep()
             progress.computeSeconds += m.computeSeconds; progress.allreduceSeconds += m.allreduceSeconds
             progress.optimizerSeconds += m.optimizerSeconds
@@ -140,12 +154,18 @@ public struct TrainingRun {
                 row.append(("normalized_value", m.evaluation.map { $0.normalizedValue as Any } ?? NSNull()))
                 row.append(("recall", m.evaluation.map { $0.recall as Any } ?? NSNull()))
                 row.append(("ndcg", m.evaluation.flatMap { $0.ndcg }.map { $0 as Any } ?? NSNull()))
-                try dir.append(row: row)
+                do {
+                    try dir.append(row: row)
+                } catch {
+                    // A full disk or vanished directory: keep the training state if possible.
+                    throw Self.withFinalCheckpoint(error, sink: checkpointSink, step: trainer.step, snapshot: snapshot)
+                }
             }
             reporter?.report(step: m.step + 1, reward: m.meanReward, evaluation: m.evaluation, lastEvaluation: last)
             let due = m.stopRequested || trainer.step == config.steps
                 || (config.checkpointEvery > 0 && trainer.step % config.checkpointEvery == 0)
             if due, let sink = checkpointSink {
+                communicator.activity = "writing the checkpoint of step \(trainer.step)"
                 let report = try sink.write(snapshot())
                 written += 1; writeBytes += report.bytes; writeSeconds += report.seconds
                 if !quiet {

@@ -5,8 +5,8 @@ import Foundation
 /// Only rank 0 owns one.
 public final class RunDirectory {
     public let url: URL
-    private var jsonl: FileHandle
-    private var csv: FileHandle
+    private var jsonl: AppendOnlyFile
+    private var csv: AppendOnlyFile
     private var csvColumns: [String]?
 
     /// Creates (or empties) the metric files. With `resumingAfter: s` (a resume from a
@@ -18,7 +18,8 @@ public final class RunDirectory {
         do {
             try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
         } catch {
-            throw TrainingError.io("cannot create run directory \(path): \(error.localizedDescription)")
+            let reason = (error as NSError).userInfo[NSUnderlyingErrorKey].map { "\($0)" } ?? error.localizedDescription
+            throw TrainingError.io("cannot create run directory \(path): \(reason); choose a writable --run-dir")
         }
         let jsonlURL = url.appendingPathComponent("metrics.jsonl"), csvURL = url.appendingPathComponent("metrics.csv")
         var keptJSONL = "", keptCSV = ""
@@ -27,10 +28,10 @@ public final class RunDirectory {
             keptCSV = Self.rows(of: csvURL, header: true, upTo: resumedStep)
             if !keptCSV.isEmpty { csvColumns = keptCSV.prefix { $0 != "\n" }.split(separator: ",").map(String.init) }
         }
-        jsonl = try Self.create(jsonlURL)
-        csv = try Self.create(csvURL)
-        jsonl.write(Data(keptJSONL.utf8))
-        csv.write(Data(keptCSV.utf8))
+        jsonl = try AppendOnlyFile(path: jsonlURL.path, truncate: true)
+        csv = try AppendOnlyFile(path: csvURL.path, truncate: true)
+        try jsonl.append(keptJSONL)
+        try csv.append(keptCSV)
     }
 
     /// The complete lines of a metrics file whose step is ≤ `upTo` (and the CSV header line).
@@ -52,34 +53,29 @@ public final class RunDirectory {
         return out
     }
 
-    private static func create(_ file: URL) throws -> FileHandle {
-        guard FileManager.default.createFile(atPath: file.path, contents: nil),
-              let h = FileHandle(forWritingAtPath: file.path) else {
-            throw TrainingError.io("cannot create \(file.path): check that the run directory is writable")
-        }
-        return h
-    }
-
-    /// Writes a JSON value atomically (temp file + rename) as `name`.
+    /// Writes a JSON value atomically (temp file, fsync, rename) as `name`. Non-finite
+    /// numbers, which JSON cannot hold, are an error naming the file (not Foundation's
+    /// "NSCocoaErrorDomain … (nan) in JSON write").
     public func writeJSON(_ name: String, _ object: Any) throws {
-        let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
         let dest = url.appendingPathComponent(name)
-        do {
-            try (data + Data("\n".utf8)).write(to: dest, options: .atomic)
-        } catch {
-            throw TrainingError.io("cannot write \(dest.path): \(error.localizedDescription)")
+        guard JSONSerialization.isValidJSONObject(object) else {
+            throw TrainingError.io("cannot write \(dest.path): the value holds a non-finite number (NaN or ±∞), which JSON cannot represent")
         }
+        let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
+        try OutputFile.writeAtomically(dest.path, data + Data("\n".utf8))
     }
 
     /// Appends one metrics row (ordered key/value pairs; the first row fixes the CSV columns).
     public func append(row: [(String, Any)]) throws {
         var dict: [String: Any] = [:]
         for (k, v) in row { dict[k] = v }
+        // A non-finite value (a diverging run) is written as null, as in the CSV: empty.
+        for (k, v) in dict { if let d = v as? Double, !d.isFinite { dict[k] = NSNull() } }
         let line = try JSONSerialization.data(withJSONObject: dict, options: [.sortedKeys])
-        jsonl.write(line + Data("\n".utf8))
+        try jsonl.append(String(decoding: line, as: UTF8.self) + "\n")
         if csvColumns == nil {
             csvColumns = row.map(\.0)
-            csv.write(Data((csvColumns!.joined(separator: ",") + "\n").utf8))
+            try csv.append(csvColumns!.joined(separator: ",") + "\n")
         }
         let cells = csvColumns!.map { key -> String in
             guard let v = dict[key] else { return "" }
@@ -87,11 +83,10 @@ public final class RunDirectory {
             if v is NSNull { return "" }
             return "\(v)"
         }
-        csv.write(Data((cells.joined(separator: ",") + "\n").utf8))
+        try csv.append(cells.joined(separator: ",") + "\n")
     }
 
     public func close() {
-        try? jsonl.synchronize(); try? csv.synchronize()
-        try? jsonl.close(); try? csv.close()
+        jsonl.sync(); csv.sync()
     }
 }

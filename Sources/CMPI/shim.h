@@ -18,3 +18,4 @@ static inline MPI_Datatype capg_mpi_int64(void) { return MPI_INT64_T; }
 /// Source rank of a received status (MPI_Status is a struct whose field names Swift can read,
 /// but keeping the access here keeps the Swift side independent of the MPI implementation).
 static inline int capg_mpi_status_source(const MPI_Status *s) { return s->MPI_SOURCE; }
+static inline int capg_mpi_undefined(void) { return MPI_UNDEFINED; }

@@ -136,6 +136,10 @@ struct TrainCommand: ParsableCommand {
             c = try resolvedConfig()
             let ranks = ProcessInfo.processInfo.environment["OMPI_COMM_WORLD_SIZE"].flatMap(Int.init) ?? 1
             try c.validate(ranks: ranks)
+            // Before anything is allocated: fail now, with the estimate, rather than trap later.
+            let threads = blasThreads ?? max(1, ProcessInfo.processInfo.activeProcessorCount / max(1, Launch.localRanks))
+            try MemoryFootprint(config: c, ranks: ranks, threads: threads)
+                .check(available: MemoryFootprint.available(ranksOnNode: Launch.localRanks), config: c, ranks: ranks)
         } catch let e as ConfigError {
             if let r = Launch.environmentRank, r != 0 { throw ExitCode(64) }
             throw ValidationError(e.description)

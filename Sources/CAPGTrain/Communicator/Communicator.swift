@@ -22,6 +22,11 @@ public protocol Communicator: AnyObject {
     func broadcast(_ buffer: inout [UInt8], root: Int)
     /// Ends every rank of the job with `code` after printing `message` (MPI_Abort under MPI).
     func abort(message: String, code: Int32) -> Never
+    /// Every rank's `local` (the same length on every rank), concatenated in rank order.
+    func allgather(_ local: [Double]) -> [Double]
+    /// The sub-communicator of the ranks that pass the same `color`, ordered by `key` (then
+    /// by rank): `MPI_Comm_split`. Collective over this communicator.
+    func split(color: Int, key: Int) -> any Communicator
 }
 
 extension Communicator {

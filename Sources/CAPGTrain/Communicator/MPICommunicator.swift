@@ -59,6 +59,57 @@ public final class MPICommunicator: Communicator {
         probeComm = dup
     }
 
+    /// A sub-communicator made by `split`; it inherits the parent's stall settings.
+    private init(subcommunicator sub: MPI_Comm?, parent: MPICommunicator) {
+        comm = sub
+        var r: Int32 = 0, s: Int32 = 0
+        MPI_Comm_rank(sub, &r)
+        MPI_Comm_size(sub, &s)
+        rank = Int(r); size = Int(s)
+        var dup: MPI_Comm? = nil
+        MPI_Comm_dup(sub, &dup)
+        probeComm = dup
+        stall = parent.stall; stopRequested = parent.stopRequested; onGiveUp = parent.onGiveUp
+        maxChunkElements = parent.maxChunkElements
+        finalized = true  // MPI_Finalize belongs to the world communicator
+    }
+
+    public func split(color: Int, key: Int) -> any Communicator {
+        var sub: MPI_Comm? = nil
+        // MPI_Comm_split is blocking; it is called once at start-up, when every rank is alive.
+        MPI_Comm_split(comm, Int32(color), Int32(key), &sub)
+        sequence += 1
+        let child = MPICommunicator(subcommunicator: sub, parent: self)
+        child.activity = activity
+        return child
+    }
+
+    /// `MPI_Iallgather` of equal-length Double vectors, in pieces of ≤ `maxChunkElements`
+    /// per rank (each piece gathered into a scratch buffer, then placed).
+    public func allgather(_ local: [Double]) -> [Double] {
+        let n = local.count
+        var out = [Double](repeating: 0, count: n * size)
+        if n == 0 { return out }
+        var start = 0
+        var piece = [Double](repeating: 0, count: min(n, maxChunkElements) * size)
+        while start < n {
+            let m = min(n - start, maxChunkElements)
+            local.withUnsafeBufferPointer { l in
+                piece.withUnsafeMutableBufferPointer { p in
+                    var request: MPI_Request? = capg_mpi_request_null()
+                    _ = MPI_Iallgather(l.baseAddress! + start, Int32(m), capg_mpi_double(), p.baseAddress, Int32(m),
+                                       capg_mpi_double(), comm, &request)
+                    complete(&request, collective: "allgather of \(n) doubles")
+                }
+            }
+            for r in 0..<size {
+                for j in 0..<m { out[r * n + start + j] = piece[r * m + j] }
+            }
+            start += m
+        }
+        return out
+    }
+
     public func allreduceSum(_ buffer: inout [Float]) {
         let n = buffer.count
         allreduce(&buffer, type: capg_mpi_float(), op: capg_mpi_sum(), what: "sum of \(n) floats")

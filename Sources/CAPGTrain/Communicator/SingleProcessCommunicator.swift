@@ -11,6 +11,8 @@ public final class SingleProcessCommunicator: Communicator {
     public func allreduceMax(_ buffer: inout [Double]) {}
     public func barrier() {}
     public func broadcast(_ buffer: inout [UInt8], root: Int) {}
+    public func allgather(_ local: [Double]) -> [Double] { local }
+    public func split(color: Int, key: Int) -> any Communicator { SingleProcessCommunicator() }
     public func abort(message: String, code: Int32) -> Never {
         FileHandle.standardError.write(Data("capg: error: \(message)\n".utf8))
         exit(code)

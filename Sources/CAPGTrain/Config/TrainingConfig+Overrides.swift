@@ -58,6 +58,8 @@ extension TrainingConfig {
         case "scorer_socket": scorerSocket = value
         case "scorer_timeout": scorerTimeout = try double()
         case "stall_timeout": stallTimeout = try double()
+        case "item_shards": itemShards = try int()
+        case "query_chunk": queryChunk = try int()
         case "env_seed": envSeed = try uint()
         case "queries": queries = try int()
         case "dim": dim = try int()
@@ -157,8 +159,22 @@ extension TrainingConfig {
         try need(baselineDecay >= 0 && baselineDecay < 1, "baseline_decay must be in [0, 1) (got \(baselineDecay))")
         try need(lr > 0, "lr must be > 0 (got \(lr))")
         try need(batchSize >= 1, "batch_size must be ≥ 1 (got \(batchSize))")
-        try need(data != .synthetic || batchSize % ranks == 0,
-                 "batch_size (\(batchSize)) must be divisible by the number of ranks (\(ranks)) so every rank gets batch_size/ranks queries")
+        try need(itemShards >= 1, "item_shards must be ≥ 1 (got \(itemShards))")
+        try need(ranks % itemShards == 0,
+                 "item_shards (\(itemShards)) must divide the number of ranks (\(ranks)): P = query groups × item shards")
+        let groups = max(1, ranks / itemShards)
+        try need(data != .synthetic || batchSize % groups == 0,
+                 itemShards == 1 ? "batch_size (\(batchSize)) must be divisible by the number of ranks (\(ranks)) so every rank gets batch_size/ranks queries"
+                                 : "batch_size (\(batchSize)) must be divisible by the number of query groups (\(groups) = \(ranks) ranks / \(itemShards) item shards)")
+        try need(queryChunk >= 0, "query_chunk must be ≥ 0 (0 = the whole local batch; got \(queryChunk))")
+        if itemShards > 1 {
+            try need(data == .synthetic, "item_shards > 1 is implemented for data synthetic only (LETOR and OBD universes are small: use item_shards 1)")
+            try need(items >= itemShards, "items (\(items)) must be ≥ item_shards (\(itemShards))")
+            try need(estimator != .capg || inclusion == .threshold,
+                     "inclusion \(inclusion.rawValue) needs all N scores of a query on one rank; with item_shards > 1 use --inclusion threshold")
+            try need(lsrMode == .fixed, "a learned LSR (lsr_mode \(lsrMode.rawValue)) is not available with item_shards > 1")
+            try need(scorerCommand.isEmpty && scorerSocket.isEmpty, "an external scorer is not available with item_shards > 1")
+        }
         try need(steps >= 0, "steps must be ≥ 0 (got \(steps))")
         try need(queries >= 1 && queries <= Int(UInt32.max), "queries must be in 1...\(UInt32.max) (got \(queries))")
         try need(lsrNoise >= 0, "lsr_noise must be ≥ 0 (got \(lsrNoise))")

@@ -8,6 +8,9 @@ extension TrainingConfig {
     public static let resumeMutableKeys: Set<String> = [
         "steps", "eval_queries", "eval_samples", "eval_every", "log_every", "check_every",
         "checkpoint_every", "keep_checkpoints", "inject_failure", "stall_timeout",
+        // The grid and the chunking change where numbers are computed, not the trajectory
+        // (up to float summation order); a checkpoint resumes onto another grid.
+        "item_shards", "query_chunk",
         // Where the external scorer runs may change between job segments (a socket path with
         // a job id, a wrapper script); that it computes the same reward is the user's part.
         "scorer_command", "scorer_socket", "scorer_timeout",

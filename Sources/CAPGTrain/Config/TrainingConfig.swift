@@ -82,6 +82,12 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     /// Seconds one collective may wait for the other ranks before the job is ended with a
     /// report naming the ranks that did not arrive (0 = wait forever). See `StallPolicy`.
     public var stallTimeout = 600.0
+    /// Item shards S of the process grid (P = Q × S ranks; 1 = data-parallel: every rank holds
+    /// the whole item table). See `ProcessGrid`.
+    public var itemShards = 1
+    /// Queries scored at once per rank in item-sharded mode (bounds the score memory to
+    /// chunk × N/S floats); 0 = the whole local batch.
+    public var queryChunk = 0
     /// Testing aid: "RANK:STEP" makes that rank fail at that step ("" = off).
     public var injectFailure = ""
     // Checkpoints
@@ -106,6 +112,7 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
         case batchSize = "batch_size", steps, seed, evalQueries = "eval_queries"
         case evalSamples = "eval_samples", evalEvery = "eval_every", logEvery = "log_every"
         case checkEvery = "check_every", stallTimeout = "stall_timeout", injectFailure = "inject_failure"
+        case itemShards = "item_shards", queryChunk = "query_chunk"
         case checkpointEvery = "checkpoint_every", keepCheckpoints = "keep_checkpoints"
     }
 

@@ -88,7 +88,8 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     /// Queries scored at once per rank in item-sharded mode (bounds the score memory to
     /// chunk × N/S floats); 0 = the whole local batch.
     public var queryChunk = 0
-    /// Testing aid: "RANK:STEP" makes that rank fail at that step ("" = off).
+    /// Testing aid, not a user setting (left out of `keys`): "RANK:STEP[:nan]" makes that
+    /// rank fail at that step ("" = off; see `InjectedFault`).
     public var injectFailure = ""
     // Checkpoints
     /// Write a checkpoint every this many steps (0 = only at the end of the run and on a
@@ -116,8 +117,13 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
         case checkpointEvery = "checkpoint_every", keepCheckpoints = "keep_checkpoints"
     }
 
-    /// Every accepted key, for `--help` and error messages.
-    public static var keys: [String] { CodingKeys.allCases.map(\.rawValue) }
+    /// Every user setting, for `--help` and error messages. `set` also accepts the
+    /// `testingKeys`, which are deliberately not advertised.
+    public static var keys: [String] { CodingKeys.allCases.map(\.rawValue).filter { !testingKeys.contains($0) } }
+
+    /// Keys that exist for the test suite only (fault injection under `mpirun`): accepted
+    /// and written to `config.json` like any key, but not listed as settings.
+    public static let testingKeys: Set<String> = ["inject_failure"]
 
     public var synthetic: SyntheticConfig {
         var c = SyntheticConfig()

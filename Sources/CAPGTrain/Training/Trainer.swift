@@ -1,22 +1,38 @@
 import CAPGCore
 import Foundation
 
-/// The data-parallel training loop. Each step:
+/// The data-parallel training loop. Each step (`trainStep`) runs these phases in order,
+/// each a small function in its own file (`Trainer+Forward.swift` … `Trainer+Update.swift`):
 ///
-/// 1. the task names this rank's queries of the global batch (the union over ranks is the
-///    same for every rank count);
-/// 2. ESR forward, one estimator call per owned query (randomness keyed by
-///    (seed, step, query id, sample)), ESR backward into one flat gradient of the mean over
-///    the *global* batch;
-/// 3. one fused `allreduceSum` of the gradient and one of the metric sums (which also
-///    carries each rank's stop request, so all ranks stop after the same step);
-/// 4. the same optimizer update on every rank, so parameters stay replicated.
+/// 1. **plan** (`StepPlan`): which models the step trains (`LateStageMode`), whether rewards
+///    come from an external source, the scale 1/B and the running baseline;
+/// 2. **forward**: this rank's queries of the global batch (the union over ranks is the same
+///    for every rank count) and the ESR's scores s of each;
+/// 3. **rollouts**: M rollouts per query, randomness keyed by (seed, step, query id, sample);
+///    on the fused path (built-in rewards, ESR trained) also the ESR estimate, while the
+///    score row is hot in cache;
+/// 4. **rewards** (external source only): every local rollout's reward, in one call;
+/// 5. **estimate**: the remaining ∂J/∂s rows (external rewards), the rank's reward sums in
+///    query order, and the learned LSR's gradient;
+/// 6. **backward**: ∂J/∂θ of the local batch into one flat gradient (of the mean over the
+///    *global* batch);
+/// 7. **reduce**: one fused `allreduceSum` of the gradient and one of the metric sums (which
+///    also carries each rank's stop request and the LSR gradient, so all ranks stop after
+///    the same step and the LSR costs no extra collective);
+/// 8. **update**: the same optimizer updates and running baseline on every rank, so
+///    parameters stay replicated.
+///
+/// Why extensions of the trainer rather than a separate step object: every phase reads the
+/// trainer's long-lived state (task, estimator, communicator, θ, φ, optimizers), which a
+/// step object would have to borrow or copy. What flows *between* phases is explicit
+/// instead: the phases take a `StepPlan` and the previous phase's output (`ForwardPass`,
+/// `LocalStepSums`, `ReducedStepSums`) and work in a `StepBuffers` lent to them `inout`, so
+/// a test can run one phase on inputs of its own. The step's large arrays live in that one
+/// `StepBuffers`, reused across steps, which alone hands out raw rows to the worker threads.
 ///
 /// With a learned LSR (`lsr_mode` ≠ fixed) the LSR's weights φ are a second, small model:
 /// its policy gradient `(r − b) ∇_φ log π₂(a | S)` rides in the metric allreduce, and it has
-/// its own optimizer; `LateStageMode` says which model a step updates. With an external
-/// `rewardSource` a step first draws all local rollouts, asks the source for their rewards
-/// in one call, then runs the estimator on them.
+/// its own optimizer; `LateStageMode` says which model a step updates.
 ///
 /// With P = 1 the communicator is the identity; the trajectory for any P equals it up to
 /// float summation order.
@@ -28,16 +44,18 @@ public final class Trainer {
     public let evaluator: PolicyEvaluator
 
     public private(set) var step = 0
-    public private(set) var parameters: [Float]
-    public private(set) var optimizer: any Optimizer
+    // The update phase (`Trainer+Update.swift`) and `restore` are the only writers of the
+    // trained state below, hence `internal(set)`.
+    public internal(set) var parameters: [Float]
+    public internal(set) var optimizer: any Optimizer
     /// The learned LSR (nil when the LSR is the environment's fixed one), its weights φ and
     /// its own optimizer.
     public let lateStageModel: LinearLateStageModel?
-    public private(set) var lateStageWeights: [Float] = []
-    private var lateStageOptimizer: (any Optimizer)?
+    public internal(set) var lateStageWeights: [Float] = []
+    var lateStageOptimizer: (any Optimizer)?
     /// Where training rewards come from when not from the environment (an external scorer).
     public var rewardSource: (any RewardSource)?
-    public private(set) var runningBaseline = 0.0
+    public internal(set) var runningBaseline = 0.0
     /// Random-ESR and oracle-ESR values on the evaluation queries (reduced over ranks).
     public private(set) var randomValue = 0.0
     public private(set) var oracleValue = 0.0
@@ -47,12 +65,9 @@ public final class Trainer {
     /// stop (a signal). `TrainingRun` sets it; the default never stops.
     public var localStopRequest: () -> Bool = { false }
 
-    /// Step buffers reused across steps (∂J/∂s of the local batch, the flat gradient), so a
-    /// step does not allocate and page-fault B×N floats: they are only zeroed.
-    private var scoreGradientBuffer: [Float] = []
-    private var gradientBuffer: [Float] = []
-    /// The previous step's B×N score array, handed back to the task's forward pass.
-    private var scoreBuffer: [Float] = []
+    /// The step's buffers (score gradient, flat gradient, per-query stats and rollouts, the
+    /// recycled score array), reused across steps and lent to the phases.
+    var buffers = StepBuffers()
 
     /// Threads of the per-query loop (sampling and estimator, one query per thread at a
     /// time; every query's gradient row is written by one thread and the per-query sums are
@@ -61,7 +76,10 @@ public final class Trainer {
     public var workerThreads = max(1, GEMM.threads)
 
     /// Reused Double rows of the Float-row estimator call, one per worker thread.
-    private var workspaces: [EstimatorWorkspace] = []
+    var workspaces: [EstimatorWorkspace] = []
+
+    /// The test-only failure of `inject_failure` (see `applyInjectedFault`).
+    let injectedFault: InjectedFault?
 
     /// Evaluation query ids owned by this rank and their LSR favourites.
     let evalIDs: [Int]
@@ -77,6 +95,7 @@ public final class Trainer {
         self.config = config
         self.communicator = communicator
         self.task = task
+        injectedFault = InjectedFault(config)
         let lsr = LateStageRanker(temperature: config.lsrTemperature)
         let sampler = RolloutSampler(k: config.k, lsr: lsr, reward: config.reward)
         estimator = try PolicyGradientEstimator(kind: config.estimator, inclusion: config.inclusion,
@@ -125,144 +144,37 @@ public final class Trainer {
         task.localBatch(step: step, rank: communicator.rank, size: communicator.size)
     }
 
-    /// Runs `body(qi, workspace)` for every qi < count: query qi on worker thread
-    /// `qi mod T` with that thread's workspace. The callers write only to query qi's own
-    /// gradient row and result slot, so the threads never touch the same memory.
-    private func forEachQuery(_ count: Int, _ body: @escaping (Int, EstimatorWorkspace) -> Void) {
-        let threads = max(1, min(workerThreads, count))
-        while workspaces.count < threads { workspaces.append(EstimatorWorkspace()) }
-        if threads == 1 {
-            for qi in 0..<count { body(qi, workspaces[0]) }
-            return
-        }
-        let job = QueryJob(body: body, pool: workspaces)
-        DispatchQueue.concurrentPerform(iterations: threads) { t in
-            var qi = t
-            while qi < count {
-                job.body(qi, job.pool[t])
-                qi += threads
-            }
-        }
-    }
-
-    /// `q` as the LSR currently sees it: through the learned weights φ, or unchanged.
-    func lateStageView(_ q: any RankingQuery) -> any RankingQuery {
-        guard let model = lateStageModel, let f = q as? any LateStageFeaturized else { return q }
-        return LearnedLateStageQuery(base: f, model: model, weights: lateStageWeights)
-    }
-
-    /// One training step; returns the step's metrics (identical on every rank).
+    /// One training step: the phases in order (see the type's documentation); returns the
+    /// step's metrics (identical on every rank).
     public func trainStep() throws -> StepMetrics {
-        let t0 = Date()
-        let every = config.lsrAlternateEvery
-        let trainESR = config.lsrMode.updatesESR(step: step, every: every)
-        let trainLSR = config.lsrMode.updatesLSR(step: step, every: every)
-        let ids = localQueryIDs(step: step)
-        var batch = task.forward(parameters: parameters, ids: ids, evaluation: false, recycling: &scoreBuffer)
-        defer { swap(&scoreBuffer, &batch.scores) }
-        let queries = lateStageModel == nil ? batch.queries : batch.queries.map(lateStageView)
-        var g = Self.zeroed(&scoreGradientBuffer, count: trainESR ? batch.scores.count : 0)
-        defer { scoreGradientBuffer = g }
-        var rewardSum = 0.0, sampleCount = 0.0, bad = -1
-        let scale = 1 / Double(config.batchSize)
-        let count = queries.count
-        var stats = [EstimateStats](repeating: EstimateStats(), count: count)
-        var drawn = [[Rollout]](repeating: [], count: count)
-        let fused = trainESR && rewardSource == nil
-        let (seed, stepNow, baseline, estimator) = (config.seed, step, runningBaseline, self.estimator)
-        batch.scores.withUnsafeBufferPointer { sb in
-            g.withUnsafeMutableBufferPointer { gbRef in
-                let gb = gbRef
-                stats.withUnsafeMutableBufferPointer { stRef in
-                    let st = stRef
-                    drawn.withUnsafeMutableBufferPointer { drRef in
-                        let dr = drRef
-                        forEachQuery(count) { qi, ws in
-                            let range = batch.range(qi)
-                            let row = UnsafeBufferPointer(rebasing: sb[range])
-                            if fused {
-                                // Sample and estimate while the widened row is hot.
-                                st[qi] = estimator.accumulate(
-                                    scores: row, query: queries[qi], seed: seed, step: stepNow, queryID: ids[qi],
-                                    runningBaseline: baseline, scale: scale,
-                                    into: UnsafeMutableBufferPointer(rebasing: gb[range]), workspace: ws)
-                                if trainLSR { dr[qi] = st[qi].rollouts }
-                            } else {
-                                dr[qi] = estimator.rollouts(scores: row, query: queries[qi], seed: seed, step: stepNow,
-                                                            queryID: ids[qi], workspace: ws)
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        if let source = rewardSource {
-            try applyExternalRewards(source, to: &drawn, ids: ids, queries: batch.queries)
-        }
-        if trainESR && rewardSource != nil {
-            batch.scores.withUnsafeBufferPointer { sb in
-                g.withUnsafeMutableBufferPointer { gbRef in
-                let gb = gbRef
-                    stats.withUnsafeMutableBufferPointer { stRef in
-                    let st = stRef
-                        drawn.withUnsafeBufferPointer { dr in
-                            forEachQuery(count) { qi, ws in
-                                let range = batch.range(qi)
-                                st[qi] = estimator.accumulate(
-                                    rollouts: dr[qi], scores: UnsafeBufferPointer(rebasing: sb[range]), query: queries[qi],
-                                    runningBaseline: baseline, scale: scale,
-                                    into: UnsafeMutableBufferPointer(rebasing: gb[range]), workspace: ws)
-                            }
-                        }
-                    }
-                }
-            }
-        } else if !trainESR {
-            for qi in 0..<count {
-                stats[qi].rewardSum = drawn[qi].reduce(0) { $0 + $1.reward }
-                stats[qi].samples = drawn[qi].count
-            }
-        }
-        // Reduced in query order, so the sums do not depend on the thread count.
-        for qi in 0..<count {
-            rewardSum += stats[qi].rewardSum; sampleCount += Double(stats[qi].samples)
-            if stats[qi].nonFinite { bad = ids[qi] }
-        }
-        let lateStageGradient = trainLSR ? lateStageGradient(rollouts: drawn, queries: batch.queries, scale: scale) : []
-        if trainESR, let f = config.failure, f.rank == communicator.rank, f.step == step {
-            if !f.nan { throw TrainingError.injected(rank: f.rank, step: step) }
-            if !g.isEmpty { g[0] = .nan; bad = ids[0] }
-        }
-        if bad >= 0 {
-            throw TrainingError.nonFiniteGradient(rank: communicator.rank, step: step, query: bad)
-        }
-        var gradient = Self.zeroed(&gradientBuffer, count: trainESR ? parameters.count : 0)
-        defer { gradientBuffer = gradient }
-        if trainESR { task.backward(parameters: parameters, batch: batch, scoreGradient: g, into: &gradient) }
-        let t1 = Date()
-        if trainESR { communicator.allreduceSum(&gradient) }
-        // The metric sums carry the stop request and the (small) LSR gradient: no extra allreduce.
-        var sums = [rewardSum, sampleCount, localStopRequest() ? 1 : 0] + lateStageGradient
-        communicator.allreduceSum(&sums)
-        let t2 = Date()
-        var norm2 = 0.0
-        for v in gradient { norm2 += Double(v) * Double(v) }
-        if trainESR { optimizer.ascend(parameters: &parameters, gradient: gradient) }
-        if trainLSR, var opt = lateStageOptimizer {
-            let lg = sums[3...].map { Float($0) }
-            for v in lg { norm2 += Double(v) * Double(v) }
-            opt.ascend(parameters: &lateStageWeights, gradient: lg)
-            lateStageOptimizer = opt
-        }
-        let meanReward = sums[0] / max(sums[1], 1)
-        runningBaseline = step == 0 ? meanReward : config.baselineDecay * runningBaseline + (1 - config.baselineDecay) * meanReward
-        let t3 = Date()
-        var metrics = StepMetrics(step: step, meanReward: meanReward, gradientNorm: norm2.squareRoot(),
+        let started = Date()
+        let plan = plan()
+        var pass = forward(plan, buffers: &buffers)
+        defer { buffers.recycleScores(of: &pass.batch) }
+        drawRollouts(plan, pass, buffers: &buffers)
+        if let source = rewardSource { try scoreRollouts(source, plan, pass, buffers: &buffers) }
+        var local = estimate(plan, pass, buffers: &buffers)
+        try applyInjectedFault(plan, pass, to: &local, buffers: &buffers)
+        try local.checkFinite(rank: communicator.rank, step: plan.step)
+        backward(plan, pass, buffers: &buffers)
+        let computed = Date()
+        let reduced = reduce(plan, local, buffers: &buffers)
+        let reducedAt = Date()
+        let norm2 = update(plan, reduced, buffers: buffers)
+        var metrics = StepMetrics(step: plan.step, meanReward: reduced.meanReward, gradientNorm: norm2.squareRoot(),
                                   runningBaseline: runningBaseline,
-                                  computeSeconds: t1.timeIntervalSince(t0), allreduceSeconds: t2.timeIntervalSince(t1),
-                                  optimizerSeconds: t3.timeIntervalSince(t2), evaluation: nil)
-        metrics.stopRequested = sums[2] > 0
-        if !norm2.isFinite { throw TrainingError.nonFiniteParameters(step: step) }
+                                  computeSeconds: computed.timeIntervalSince(started),
+                                  allreduceSeconds: reducedAt.timeIntervalSince(computed),
+                                  optimizerSeconds: Date().timeIntervalSince(reducedAt), evaluation: nil)
+        metrics.stopRequested = reduced.stopRequested
+        if !norm2.isFinite { throw TrainingError.nonFiniteParameters(step: plan.step) }
+        try advance(&metrics)
+        return metrics
+    }
+
+    /// Ends the step: the step counter, the periodic replica check and, on evaluation
+    /// steps, the evaluation (into `metrics`).
+    private func advance(_ metrics: inout StepMetrics) throws {
         step += 1
         if config.checkEvery > 0 && (step % config.checkEvery == 0 || step == config.steps) {
             try checkReplicas()
@@ -270,58 +182,6 @@ public final class Trainer {
         if step % config.evalEvery == 0 || step == config.steps {
             metrics.evaluation = evaluate()
         }
-        return metrics
-    }
-
-    /// Replaces the rewards of `drawn` (per local query, per sample) by the source's, asked
-    /// in one call for the whole local batch.
-    private func applyExternalRewards(_ source: any RewardSource, to drawn: inout [[Rollout]], ids: [Int],
-                                      queries: [any RankingQuery]) throws {
-        var items = [RewardRequestItem]()
-        for (qi, rs) in drawn.enumerated() {
-            let key = (queries[qi] as? LetorQuery)?.qid ?? ""
-            for (m, r) in rs.enumerated() {
-                items.append(RewardRequestItem(queryID: ids[qi], queryKey: key, sample: m, chosen: r.chosen,
-                                               candidates: r.candidates))
-            }
-        }
-        let rewards = try source.rewards(step: step, items: items)
-        guard rewards.count == items.count else {
-            throw TrainingError.rewardCount(step: step, expected: items.count, got: rewards.count)
-        }
-        var i = 0
-        for qi in drawn.indices {
-            for m in drawn[qi].indices { drawn[qi][m].reward = rewards[i]; i += 1 }
-        }
-    }
-
-    /// `scale · Σ_queries (1/M) Σ_m (r_m − b) ∇_φ log π₂(a_m | S_m)` with b the running
-    /// baseline (from earlier steps, so the estimate stays unbiased). O(B·M·K·F).
-    private func lateStageGradient(rollouts drawn: [[Rollout]], queries: [any RankingQuery], scale: Double) -> [Double] {
-        guard let model = lateStageModel else { return [] }
-        var grad = [Double](repeating: 0, count: model.featureCount)
-        for (qi, rs) in drawn.enumerated() {
-            guard let f = queries[qi] as? any LateStageFeaturized else { continue }
-            for r in rs {
-                let adv = r.reward - runningBaseline
-                if adv == 0 { continue }
-                model.accumulateLogProbabilityGradient(
-                    weights: lateStageWeights, query: f, candidates: r.candidates, chosenPosition: r.chosenPosition,
-                    scale: scale * adv / Double(max(rs.count, 1)), into: &grad)
-            }
-        }
-        return grad
-    }
-
-    /// Takes `buffer` out (leaving it empty, so the array is uniquely referenced and not
-    /// copied), resized to `count` and zeroed with one memset-like pass.
-    private static func zeroed(_ buffer: inout [Float], count: Int) -> [Float] {
-        var b: [Float] = []
-        swap(&b, &buffer)
-        if b.count != count { b = [Float](repeating: 0, count: count) } else {
-            b.withUnsafeMutableBufferPointer { $0.update(repeating: 0) }
-        }
-        return b
     }
 
     /// The state that determines every later step (see `TrainerState`). O(1) with a fixed
@@ -420,12 +280,4 @@ public final class Trainer {
         if sums[4] > 0 { e.ndcg = sums[3] / sums[4] }
         return e
     }
-}
-
-/// The per-query work handed to the worker threads of `Trainer.forEachQuery`, whose callers
-/// guarantee that the threads write disjoint memory (hence `@unchecked Sendable`).
-private final class QueryJob: @unchecked Sendable {
-    let body: (Int, EstimatorWorkspace) -> Void
-    let pool: [EstimatorWorkspace]
-    init(body: @escaping (Int, EstimatorWorkspace) -> Void, pool: [EstimatorWorkspace]) { self.body = body; self.pool = pool }
 }

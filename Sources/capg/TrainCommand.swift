@@ -140,6 +140,7 @@ struct TrainCommand: ParsableCommand {
             var resumed: ResumeResult?
             if let resume {
                 let r = try ResumeLoader.load(ResumeSpec(resume), checkpointDirectory: ckptDir, config: c, communicator: comm)
+                if let snap = r.snapshot { try DataTensorCheck.check(checkpoint: snap.dataTensors, run: task?.dataTensors ?? []) }
                 if comm.isRoot {
                     for s in r.skipped { FileHandle.standardError.write(Data("capg: resume: skipped \(s)\n".utf8)) }
                     if let snap = r.snapshot, let path = r.path {

@@ -144,6 +144,32 @@ for how in batch-TERM mpirun-TERM mpirun-USR1 rank-TERM; do
   fi
 done
 
+# 6. A real-data job (LETOR, MSLR sample from scripts/fetch-data.sh): USR1 → checkpoint, exit 75,
+# requeue, resume → the uninterrupted run's fingerprint. The sbatch scripts run in $WORK, so
+# the data paths are absolute.
+MSLR="$ROOT/data/mslr"
+if [ -f "$MSLR/msn1.fold1.train.5k.txt" ] && [ -f "$MSLR/msn1.fold1.test.5k.txt" ]; then
+  LETOR=(--data letor --train "$MSLR/msn1.fold1.train.5k.txt" --test "$MSLR/msn1.fold1.test.5k.txt" --hidden 16
+         --k 10 --batch-size 16 --lr 0.02 --lsr-noise 0.5 --eval-every 100 --check-every 0 --steps 600)
+  mpirun -np 2 --oversubscribe "$CAPG" train "${LETOR[@]}" --run-dir "$WORK/letor-ref" --quiet >/dev/null 2>&1
+  REFL=$(fingerprint "$WORK/letor-ref")
+  j=$(submit train.sbatch "$WORK/letor" "${LETOR[@]}" --checkpoint-every 1)
+  if wait_for_checkpoint "$WORK/letor" 20; then
+    scancel --signal=USR1 --batch "$j"
+    release_when_requeued "$j"
+    wait_gone "$j" 400
+  fi
+  if [ -n "$REFL" ] && [ "$(job_field "$j" Restarts)" = 1 ] && grep -q "resumed from" "$WORK/letor.log" \
+     && grep -q "exit 75" "$WORK/letor.log" && [ "$(steps_of "$WORK/letor")" = 600 ] \
+     && [ "$(fingerprint "$WORK/letor")" = "$REFL" ] && "$CAPG" checkpoint verify "$WORK/letor/checkpoints" >/dev/null; then
+    ok "LETOR job: USR1 → checkpoint, exit 75, requeue, resume: job $j restarted once, fingerprint equals the uninterrupted run"
+  else
+    fail "LETOR preemption: job $j restarts $(job_field "$j" Restarts) steps $(steps_of "$WORK/letor") ref ${REFL:-none}; log:"; tail -30 "$WORK/letor.log"
+  fi
+else
+  echo "SKIP: LETOR preemption (data/mslr missing: run scripts/fetch-data.sh)"
+fi
+
 echo "slurm tests took $(( $(date +%s) - start )) s (work dir $WORK)"
 echo "slurm: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -27,8 +27,8 @@ public enum CheckpointDecoder {
         let meta = try HeaderFields(h, fileBytes: bytes.count)
 
         // Chunks, copied straight into their final arrays: the parameter tensors into the
-        // flat [W | E | b] buffer at their offsets, optimizer buffers into arrays of their
-        // own. Float has no invalid bit patterns and every byte is overwritten before the
+        // flat parameter buffer at their offsets, optimizer buffers and data tensors into
+        // arrays of their own. Float has no invalid bit patterns and every byte is overwritten before the
         // arrays are returned (checked per tensor below), so they start uninitialized.
         func uninitialized(_ n: Int) -> [Float] { [Float](unsafeUninitializedCapacity: n) { _, c in c = n } }
         var parameters = uninitialized(meta.config.parameterCount)
@@ -96,13 +96,18 @@ public enum CheckpointDecoder {
         // Assemble. The manifest matched the config's expected tensors, so the parameter
         // tensors tile the flat buffer exactly.
         let optimizerBuffers = meta.tensors.indices.compactMap { i in
-            meta.tensorPlan[i].parameterOffset == nil ? TrainerState.Buffer(name: meta.tensors[i].name, values: buffers[i]) : nil
+            meta.tensorPlan[i].parameterOffset == nil && !meta.tensorPlan[i].isData
+                ? TrainerState.Buffer(name: meta.tensors[i].name, values: buffers[i]) : nil
+        }
+        let dataTensors = meta.tensors.indices.compactMap { i in
+            meta.tensorPlan[i].isData ? TrainerState.Buffer(name: String(meta.tensors[i].name.dropFirst(5)), values: buffers[i]) : nil
         }
         let state = TrainerState(step: meta.step, parameters: parameters, optimizerKind: meta.config.optimizer,
                                  optimizerUpdates: meta.optimizerUpdates, optimizerBuffers: optimizerBuffers,
                                  runningBaseline: meta.runningBaseline, replicasChecked: meta.replicaChecks)
         return DecodedCheckpoint(
-            snapshot: TrainingSnapshot(config: meta.config, ranks: meta.ranks, state: state, progress: meta.progress),
+            snapshot: TrainingSnapshot(config: meta.config, ranks: meta.ranks, state: state, progress: meta.progress,
+                                       dataTensors: dataTensors),
             schemaVersion: meta.schemaVersion, writerVersion: meta.writerVersion, createdUnixMs: meta.createdUnixMs,
             configHash: meta.configHash, tensors: meta.tensors, chunkBytes: meta.chunkBytes, frames: framesBefore,
             fileBytes: bytes.count, payloadCRC32C: payloadCRC)

@@ -43,6 +43,18 @@ public struct CheckpointEncoder {
         for b in state.optimizerBuffers {
             out.append(TensorSource(name: b.name, shape: [b.values.count], values: b.values, offset: 0, count: b.values.count))
         }
+        // Data tensors must be exactly the ones the config implies: a file without them
+        // could not be used (nor read back: the reader checks the manifest against the config).
+        let expected = snapshot.config.dataTensorShapes
+        guard snapshot.dataTensors.map(\.name) == expected.map(\.name) else {
+            throw CheckpointError.writeFailed(path: "(encoder)", reason: "data tensors \(snapshot.dataTensors.map(\.name)) do not match the config's \(expected.map(\.name)) (the task did not supply them)")
+        }
+        for (b, e) in zip(snapshot.dataTensors, expected) {
+            guard [b.values.count] == e.shape else {
+                throw CheckpointError.tensorShapeMismatch(name: "data." + b.name, expected: e.shape, found: [b.values.count])
+            }
+            out.append(TensorSource(name: "data." + b.name, shape: e.shape, values: b.values, offset: 0, count: b.values.count))
+        }
         return out
     }
 

@@ -49,14 +49,39 @@ public enum CheckpointFormat {
     /// (`param.W` (d×dx), `param.E` (N×d), `param.b` (N) for the two-tower ESR), then the optimizer's state
     /// buffers (e.g. `adam.m`, `adam.v`, each of the ESR's parameter count), then, with a
     /// learned LSR, `param.lsr.w` among the parameters and its own optimizer's buffers
-    /// `lsr.adam.m`, `lsr.adam.v` (F each).
+    /// `lsr.adam.m`, `lsr.adam.v` (F each); last the data-derived tensors the model needs
+    /// (`TrainingConfig.dataTensorShapes`, prefixed `data.`: LETOR's `data.feature_mean`,
+    /// `data.feature_inv_std`, F each). The ESR layout follows the task: two-tower
+    /// (synthetic, OBD), linear `param.w`, `param.b` or MLP `param.W1`, `param.c1`,
+    /// `param.v`, `param.b` (LETOR). The config must have passed `validate()` (its
+    /// dimensions are bounded, so the shapes are computed without overflow).
     public static func expectedTensors(config: TrainingConfig) -> [(name: String, shape: [Int])] {
         var out = config.parameterTensors.map { ("param." + $0.name, $0.shape) }
         let names = config.optimizer.make(parameterCount: 0, learningRate: config.lr).stateBuffers.map(\.name)
         let lsr = config.lsrFeatureCount
         for n in names { out.append((n, [config.parameterCount - lsr])) }
         if lsr > 0 { for n in names { out.append(("lsr." + n, [lsr])) } }
+        for t in config.dataTensorShapes { out.append(("data." + t.name, t.shape)) }
         return out
+    }
+
+    /// Bytes of float32 data of `tensors`, computed with overflow checks; nil when the
+    /// count does not fit in an `Int` (only a crafted config can ask for that). O(tensors).
+    public static func checkedByteCount(_ tensors: [(name: String, shape: [Int])]) -> Int? {
+        var total = 0
+        for t in tensors {
+            var n = 4
+            for d in t.shape {
+                guard d >= 0 else { return nil }
+                let (m, o) = n.multipliedReportingOverflow(by: d)
+                if o { return nil }
+                n = m
+            }
+            let (s, o) = total.addingReportingOverflow(n)
+            if o { return nil }
+            total = s
+        }
+        return total
     }
 }
 

@@ -54,7 +54,24 @@ public struct DecodedCheckpoint: Sendable {
             metrics["last_evaluation"] = ["step": p.lastEvaluationStep, "value": e.value,
                                           "normalized_value": e.normalizedValue, "recall": e.recall] as [String: Any]
         }
+        let c = s.config
+        var model: [String: Any] = [
+            "data": c.data.rawValue, "description": c.modelDescription,
+            "parameter_count": c.parameterCount,
+            "parameter_tensors": c.parameterTensors.map { ["name": $0.name, "offset": $0.offset, "shape": $0.shape] as [String: Any] },
+        ]
+        switch c.data {
+        case .synthetic, .obd:
+            model["esr"] = "two-tower"
+            model["items"] = c.items; model["dim"] = c.dim; model["context_dim"] = c.contextDim
+        case .letor:
+            model["esr"] = c.hidden > 0 ? "mlp" : "linear"
+            model["features"] = c.features; model["hidden"] = c.hidden
+        }
+        if c.lsrFeatureCount > 0 { model["lsr_features"] = c.lsrFeatureCount; model["lsr_mode"] = c.lsrMode.rawValue }
+        for t in s.dataTensors { model[t.name] = t.values.map(Double.init) }
         return [
+            "model": model,
             "schema_version": schemaVersion, "writer_version": writerVersion, "created_unix_ms": createdUnixMs,
             "step": st.step, "ranks": s.ranks, "config": s.config.jsonObject, "config_hash": configHash,
             "rng": ["generator": CheckpointFormat.generator, "seed": s.config.seed, "env_seed": s.config.envSeed, "step": st.step] as [String: Any],

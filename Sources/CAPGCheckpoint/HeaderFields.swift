@@ -6,9 +6,9 @@ import Foundation
 /// The checked contents of a checkpoint header: every field present, the config valid, and
 /// the RNG state, data position, optimizer and tensor manifest consistent with that config.
 struct HeaderFields {
-    /// Where a tensor's floats go: into the flat parameter buffer at an offset, or into an
-    /// optimizer buffer of its own.
-    struct Plan { var bytes: Int; var parameterOffset: Int? }
+    /// Where a tensor's floats go: into the flat parameter buffer at an offset, or into a
+    /// buffer of its own (an optimizer state buffer or, when `isData`, a data tensor).
+    struct Plan { var bytes: Int; var parameterOffset: Int?; var isData = false }
 
     var schemaVersion: Int
     var writerVersion: String
@@ -50,12 +50,12 @@ struct HeaderFields {
         }
         config = c
         // Sizes from a config that passed its CRCs can still be absurd (a crafted file):
-        // refuse any whose parameter count overflows or cannot fit in the file.
-        let (wd, o1) = c.dim.multipliedReportingOverflow(by: c.contextDim)
-        let (ed, o2) = c.items.multipliedReportingOverflow(by: c.dim)
-        let (pc, o3) = wd.addingReportingOverflow(ed)
-        guard !o1, !o2, !o3, pc <= fileBytes / 4 else {
-            throw CheckpointError.truncated("the config needs more parameter bytes (items \(c.items), dim \(c.dim), context_dim \(c.contextDim)) than the whole file holds (\(fileBytes) bytes)")
+        // refuse any whose tensors (the config's own list, for whichever task it names)
+        // overflow or cannot fit in the file, before anything is allocated for them.
+        let expected = CheckpointFormat.expectedTensors(config: c)
+        guard let needed = CheckpointFormat.checkedByteCount(expected), needed <= fileBytes else {
+            let need = CheckpointFormat.checkedByteCount(expected).map { "\($0) bytes" } ?? "more bytes than fit in memory"
+            throw CheckpointError.truncated("the config (\(c.modelDescription)) needs \(need) of tensors (\(expected.map(\.name).joined(separator: ", "))), more than the whole file holds (\(fileBytes) bytes)")
         }
 
         guard h.step <= UInt64(Int.max / max(1, c.batchSize)) else { throw bad("step \(h.step) out of range") }
@@ -103,7 +103,6 @@ struct HeaderFields {
 
         // Tensor manifest: exactly the tensors the config implies, in order, each fitting
         // in the file (so a corrupted size cannot trigger a huge allocation).
-        let expected = CheckpointFormat.expectedTensors(config: c)
         guard h.n_tensors == expected.count, let list = h.tensors else {
             throw bad("\(h.n_tensors) tensors, the config implies \(expected.count) (\(expected.map(\.name).joined(separator: ", ")))")
         }
@@ -133,7 +132,7 @@ struct HeaderFields {
                 throw CheckpointError.truncated("the header lists \(total)+ tensor bytes, more than the whole file (\(fileBytes) bytes)")
             }
             tensors.append(DecodedCheckpoint.Tensor(name: name, shape: shape, dtype: "float32", bytes: bytes, chunks: chunks))
-            tensorPlan.append(Plan(bytes: bytes, parameterOffset: paramOffsets[name]))
+            tensorPlan.append(Plan(bytes: bytes, parameterOffset: paramOffsets[name], isData: name.hasPrefix("data.")))
         }
     }
 }

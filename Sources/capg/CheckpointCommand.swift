@@ -22,7 +22,7 @@ struct CheckpointCommand: ParsableCommand {
 
     struct Inspect: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Verify a checkpoint and print its header: step, config, optimizer, metrics, tensors.",
+            abstract: "Verify a checkpoint and print its header: step, task and model shape, config, optimizer, metrics, tensors (and, for LETOR, the feature standardization).",
             discussion: "Exit codes: 0 valid; 1 invalid (the reason on stderr); 64 usage error.")
 
         @Argument(help: "Checkpoint file, `latest` pointer or checkpoint directory.")
@@ -49,7 +49,12 @@ struct CheckpointCommand: ParsableCommand {
                          d.frames + 1, d.chunkBytes, loaded.megabytesPerSecond))
             print("  schema v\(d.schemaVersion), written by \(d.writerVersion) at \(ISO8601DateFormatter().string(from: created)) by \(s.ranks) rank(s)")
             print("  step \(st.step) (\(st.step * c.batchSize) queries consumed), seed \(c.seed), env_seed \(c.envSeed)")
-            print("  \(c.estimator.rawValue) K=\(c.k) N=\(c.items) d=\(c.dim) dx=\(c.contextDim) B=\(c.batchSize) lr=\(c.lr); config hash \(d.configHash.prefix(16))")
+            print("  model: \(c.modelDescription); \(c.parameterCount) parameters")
+            print("  \(c.estimator.rawValue) K=\(c.k) B=\(c.batchSize) lr=\(c.lr), \(c.queries) training queries; config hash \(d.configHash.prefix(16))")
+            for t in s.dataTensors {
+                let shown = t.values.prefix(4).map { String(format: "%.4g", $0) }.joined(separator: ", ")
+                print("  \(t.name) (\(t.values.count)): [\(shown)\(t.values.count > 4 ? ", …" : "")]")
+            }
             print("  optimizer \(st.optimizerKind.rawValue), \(st.optimizerUpdates) updates; running baseline \(st.runningBaseline)")
             if let e = s.progress.lastEvaluation {
                 print(String(format: "  last evaluation (step %d): value %.4f  normalized %.3f  recall %.3f",

@@ -4,8 +4,9 @@ import CAPGTrain
 import Foundation
 
 /// Builds the training task named by `config.data`, reading this rank's shard of the data.
-/// For OBD the item count and context dimension come from the data and are written into
-/// `config` (so the resolved config, the checkpoints and the model agree).
+/// The training query count (and for OBD the item count and context dimension) come from
+/// the data and are written into `config` (so the resolved config, the checkpoints and the
+/// model agree).
 enum TaskLoader {
     static func make(config c: inout TrainingConfig, communicator comm: any Communicator, quiet: Bool) throws -> (any TrainingTask)? {
         switch c.data {
@@ -30,12 +31,15 @@ enum TaskLoader {
                 print(String(format: "capg: read %@: %d queries, %d documents at %.1f MB/s",
                              c.testFile, testStats.queries, testStats.documents, testStats.megabytesPerSecond))
             }
-            return try LetorTask(config: c, train: train, trainQueryTotal: trainStats.queries, test: test)
+            c.queries = trainStats.queries
+            return try LetorTask(config: c, train: train, trainQueryTotal: trainStats.queries, test: test,
+                                 standardizer: standardizer)
         case .obd:
             let log = try OBDLoader.load(directory: c.obdDir)
             let (trainRows, testRows) = log.split(trainFraction: c.obdTrainFraction)
             c.items = log.itemCount
             c.contextDim = log.userFeatureCount
+            c.queries = max(1, trainRows.count)
             // Every rank fits the same model on the same rows (deterministic L-BFGS).
             let (blocks, l2): (OBDFeatureBlocks, Double) = c.obdClickModel == "full" ? (.all, 1e-2) : ([.itemOneHot, .position], 1e-3)
             let (model, _) = OBDClickModel.fit(log: log, rows: trainRows, blocks: blocks, l2: l2)

@@ -24,6 +24,12 @@ struct TrainCommand: ParsableCommand {
         differ from the checkpoint's config; the rank count may differ too. At the same rank \
         count the resumed run is bitwise identical to an uninterrupted one.
 
+        Run directory: a directory that holds an earlier run (config.json, metrics, \
+        summary.json or checkpoints) is refused unless --resume (continue it) or --overwrite \
+        (delete those files and start over) is given. Rank 0 holds an exclusive lock on \
+        <run-dir>/capg.lock (flock; it records pid and host) for the whole run, so a second \
+        trainer on the same run directory fails at once and names the first.
+
         Signals: SIGTERM or SIGUSR1 (Slurm: before preemption or, with --signal, before the \
         time limit) on any rank makes every rank finish the current step, write a checkpoint \
         and exit 75, so a batch script can requeue the job (e.g. `[ $? -eq 75 ] && scontrol \
@@ -98,6 +104,8 @@ struct TrainCommand: ParsableCommand {
     var checkpointEvery: Int?
     @Option(name: .customLong("keep-checkpoints"), help: "Checkpoints to keep (default 3).")
     var keepCheckpoints: Int?
+    @Flag(help: "Start over in a run directory that holds an earlier run: delete its config.json, metrics, summary.json and checkpoints first (without it such a directory is refused unless --resume is given).")
+    var overwrite = false
     @Flag(help: "Print only the final summary line.")
     var quiet = false
 
@@ -144,6 +152,10 @@ struct TrainCommand: ParsableCommand {
             if let r = Launch.environmentRank, r != 0 { throw ExitCode(64) }
             throw ValidationError(e.description)
         }
+        if overwrite && resume != nil {
+            if let r = Launch.environmentRank, r != 0 { throw ExitCode(64) }
+            throw ValidationError("--overwrite deletes the run directory's checkpoints and --resume continues from them: give one of them")
+        }
         let comm = Launch.communicator()
         let threads = Launch.configureBLASThreads(requested: blasThreads)
         let dir = runDir ?? "runs/\(c.estimator.rawValue)-k\(c.k)-seed\(c.seed)"
@@ -160,13 +172,23 @@ struct TrainCommand: ParsableCommand {
             }
         }
         let summary: RunSummary
+        // Rank 0 owns the run directory for the whole run (released when the process ends).
+        var runLock: RunDirectoryLock?
+        defer { runLock?.release() }
         do {
             try StopSignal.install()
+            if comm.isRoot {
+                runLock = try RunDirectoryLock(directory: dir)
+                let removed = try RunDirectoryGuard.prepare(directory: dir, checkpointDirectory: ckptDir,
+                                                            policy: resume != nil ? .resume : overwrite ? .overwrite : .fresh)
+                if !removed.isEmpty && !quiet { print("capg: --overwrite: removed \(removed.count) file(s) of the earlier run in \(dir)") }
+            }
             if comm.isRoot && !quiet { print("capg: \(comm.size) rank(s) × \(threads) OpenBLAS thread(s)") }
             let task = try TaskLoader.make(config: &c, communicator: comm, quiet: quiet)
             var resumed: ResumeResult?
             if let resume {
                 let r = try ResumeLoader.load(ResumeSpec(resume), checkpointDirectory: ckptDir, config: c, communicator: comm)
+                if let snap = r.snapshot { try DataTensorCheck.check(checkpoint: snap.dataTensors, run: task?.dataTensors ?? []) }
                 if comm.isRoot {
                     for s in r.skipped { FileHandle.standardError.write(Data("capg: resume: skipped \(s)\n".utf8)) }
                     if let snap = r.snapshot, let path = r.path {

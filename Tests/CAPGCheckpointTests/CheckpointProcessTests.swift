@@ -124,11 +124,18 @@ final class CheckpointProcessTests: XCTestCase {
     /// resumes from it (steps never go back). Finally a resume to step S gives bitwise the
     /// parameters of an uninterrupted S-step run.
     func testKillNineAtRandomInstantsNeverLosesTheCheckpoint() throws {
+        try killNineTrials(["train", "--items", "3000", "--dim", "16", "--k", "10", "--batch-size", "4", "--check-every", "0",
+                            "--set", "eval_queries=8", "--set", "eval_every=1000", "--quiet"], trials: 20)
+    }
+
+    /// The kill -9 trial on `train` (without --steps, --run-dir or checkpoint options): runs
+    /// `trials` times with checkpoints every step, killed at a random instant after its first
+    /// own checkpoint; `latest` must verify after every kill, every later trial resumes and
+    /// advances, and a final resume to S steps equals an uninterrupted S-step run bitwise.
+    func killNineTrials(_ train: [String], trials: Int, file: StaticString = #filePath, line: UInt = #line) throws {
         let dir = tempDir(), ref = tempDir()
         defer { try? FileManager.default.removeItem(atPath: dir); try? FileManager.default.removeItem(atPath: ref) }
-        let args = ["train", "--items", "3000", "--dim", "16", "--k", "10", "--batch-size", "4", "--check-every", "0",
-                    "--set", "eval_queries=8", "--set", "eval_every=1000", "--quiet", "--checkpoint-every", "1",
-                    "--keep-checkpoints", "2", "--run-dir", dir]
+        let args = train + ["--checkpoint-every", "1", "--keep-checkpoints", "2"]
         var seed: UInt64 = 0x5EED
         func uniform() -> Double {
             seed &+= 0x9E37_79B9_7F4A_7C15
@@ -137,8 +144,8 @@ final class CheckpointProcessTests: XCTestCase {
             return Double((z ^ (z >> 31)) >> 11) / Double(1 << 53)
         }
         var steps: [Int] = [], midWrite = 0, advanced = 0
-        for trial in 0..<20 {
-            let (p, out) = try start(nil, args + ["--steps", "100000"] + (trial == 0 ? [] : ["--resume", "auto"]))
+        for trial in 0..<trials {
+            let (p, out) = try start(nil, args + ["--run-dir", dir, "--steps", "100000"] + (trial == 0 ? [] : ["--resume", "auto"]))
             // The random instant is drawn once the trainer has written a checkpoint of its own
             // (the `latest` pointer changed), so a slow start on a loaded machine cannot make
             // a trial end before it wrote anything: the kill lands in steady-state checkpointing.
@@ -151,29 +158,29 @@ final class CheckpointProcessTests: XCTestCase {
             Thread.sleep(forTimeInterval: 0.5 * uniform())
             kill(p.processIdentifier, SIGKILL)
             let o = finish(p, out)
-            XCTAssertEqual(o.code, SIGKILL, "trial \(trial) ended before the kill: \(o.err)")
+            XCTAssertEqual(o.code, SIGKILL, "trial \(trial) ended before the kill: \(o.err)", file: file, line: line)
             let names = try FileManager.default.contentsOfDirectory(atPath: dir + "/checkpoints")
             if names.contains(where: { $0.contains(".tmp-") }) { midWrite += 1 }
             if steps.isEmpty, !names.contains("latest") { continue }   // killed before the first checkpoint
             let v = try run(nil, ["checkpoint", "verify", dir + "/checkpoints/latest"])
-            XCTAssertEqual(v.code, 0, "trial \(trial): latest does not verify: \(v.err)")
+            XCTAssertEqual(v.code, 0, "trial \(trial): latest does not verify: \(v.err)", file: file, line: line)
             let step = Int(v.out.components(separatedBy: "(step ")[1].prefix { $0.isNumber })!
             if let last = steps.last {
-                XCTAssertGreaterThanOrEqual(step, last, "trial \(trial): resumed backwards")
+                XCTAssertGreaterThanOrEqual(step, last, "trial \(trial): resumed backwards", file: file, line: line)
                 if step > last { advanced += 1 }
             }
             steps.append(step)
         }
-        print("kill -9 trials: 20 kills; latest verified after each; checkpoint steps \(steps); \(midWrite) kill(s) left a temp file (killed mid-write), \(advanced) resumed trials advanced")
-        XCTAssertEqual(steps.count, 20)
-        XCTAssertEqual(advanced, 19, "every trial after the first resumes and makes progress")
+        print("kill -9 trials: \(trials) kills; latest verified after each; checkpoint steps \(steps); \(midWrite) kill(s) left a temp file (killed mid-write), \(advanced) resumed trials advanced")
+        XCTAssertEqual(steps.count, trials, file: file, line: line)
+        XCTAssertEqual(advanced, trials - 1, "every trial after the first resumes and makes progress", file: file, line: line)
         let target = (steps.last ?? 0) + 3
-        let r = try run(nil, args + ["--steps", String(target), "--resume", "auto"])
-        XCTAssertEqual(r.code, 0, r.err)
-        let u = try run(nil, args.dropLast(2) + ["--run-dir", ref, "--steps", String(target), "--checkpoint-every", "0"])
-        XCTAssertEqual(u.code, 0, u.err)
+        let r = try run(nil, args + ["--run-dir", dir, "--steps", String(target), "--resume", "auto"])
+        XCTAssertEqual(r.code, 0, r.err, file: file, line: line)
+        let u = try run(nil, args + ["--run-dir", ref, "--steps", String(target), "--checkpoint-every", "0"])
+        XCTAssertEqual(u.code, 0, u.err, file: file, line: line)
         XCTAssertEqual(try summary(dir)["param_fingerprint"] as? String, try summary(ref)["param_fingerprint"] as? String,
-                       "20 kills and resumes must give the uninterrupted parameters")
+                       "\(trials) kills and resumes must give the uninterrupted parameters", file: file, line: line)
     }
 
     /// The rank of an mpirun child process (from its environment).

@@ -151,6 +151,12 @@ extension TrainingConfig {
         try need(items <= 50_000_000, "items must be ≤ 50000000 (got \(items))")
         try need(contextDim >= 1, "context_dim must be ≥ 1 (got \(contextDim))")
         try need(dim >= 1, "dim must be ≥ 1 (got \(dim))")
+        // Tensor dimensions fit in 31 bits, so the products and sums of `parameterTensors`
+        // (at most two dimensions multiplied, then a few terms added) cannot overflow Int:
+        // a config read from a crafted checkpoint must fail here, not trap.
+        for (key, v) in [("dim", dim), ("context_dim", contextDim), ("features", features), ("hidden", hidden)] {
+            try need(v <= Int(Int32.max), "\(key) must be ≤ \(Int32.max) (got \(v))")
+        }
         try need(k >= 1, "k must be ≥ 1 (got \(k))")
         try need(data == .letor || k <= items, "k (\(k)) must not exceed items (\(items))")
         try need(samples >= 1 && samples < (1 << 24), "samples must be in 1..<16777216 (got \(samples))")

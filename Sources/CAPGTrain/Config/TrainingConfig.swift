@@ -54,6 +54,8 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     public var scorerTimeout = 30.0
     public var envSeed: UInt64 = 1
     /// Size of the training query set (query ids 0..<queries; contexts are generated per id).
+    /// For `letor` and `obd` it is set from the data (queries of the training file, training
+    /// rows of the log) when the data are read, so checkpoints record the real data position.
     public var queries = 1_000_000
     // ESR
     public var dim = 32
@@ -171,6 +173,35 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
                     ParameterTensor(name: "c1", offset: m.cOffset, shape: [hidden]),
                     ParameterTensor(name: "v", offset: m.vOffset, shape: [hidden]),
                     ParameterTensor(name: "b", offset: m.bOffset, shape: [1])]
+        }
+    }
+
+    /// Data-derived tensors a checkpoint of this configuration stores besides the trained
+    /// parameters, because the model cannot be used without them: for `letor` the feature
+    /// standardization `z_j = (x_j − μ_j)·(1/σ_j)` of the training file, `feature_mean` (μ,
+    /// F) and `feature_inv_std` (1/σ, F; 0 for a constant column), stored as applied (1/σ
+    /// rather than σ, so a reader reproduces the trained model's inputs bitwise). Checkpoint
+    /// names get the prefix `data.`. None for the other tasks.
+    public var dataTensorShapes: [(name: String, shape: [Int])] {
+        switch data {
+        case .letor: return [("feature_mean", [features]), ("feature_inv_std", [features])]
+        case .synthetic, .obd: return []
+        }
+    }
+
+    /// A one-line description of the task and model shape, e.g. "letor: MLP ESR over 136
+    /// standardized features, 32 hidden units" (for `capg checkpoint inspect`).
+    public var modelDescription: String {
+        let lsr = lsrFeatureCount > 0 ? "; learned LSR (\(lsrMode.rawValue)) over \(lsrFeatureCount) features" : ""
+        switch data {
+        case .synthetic:
+            return "synthetic: two-tower ESR, N=\(items) items, d=\(dim), context_dim=\(contextDim)" + lsr
+        case .obd:
+            return "obd (\(obdDir)): two-tower ESR, N=\(items) items, d=\(dim), context_dim=\(contextDim) (user features), click model \(obdClickModel)"
+        case .letor where hidden == 0:
+            return "letor: linear ESR over \(features) standardized features" + lsr
+        case .letor:
+            return "letor: MLP ESR over \(features) standardized features, \(hidden) hidden units" + lsr
         }
     }
 

@@ -21,9 +21,16 @@ public final class LetorTask: TrainingTask {
     private let trainIndex: [Int: Int]
     private let testIndex: [Int: Int]
 
-    /// `train` and `test` are this rank's shards, already standardized.
-    public init(config: TrainingConfig, train: LetorDataset, trainQueryTotal: Int, test: LetorDataset) throws {
+    /// The standardization applied to both shards (moments of the whole training file).
+    public let standardizer: FeatureStandardizer
+
+    /// `train` and `test` are this rank's shards, already standardized with `standardizer`.
+    public init(config: TrainingConfig, train: LetorDataset, trainQueryTotal: Int, test: LetorDataset,
+                standardizer: FeatureStandardizer) throws {
+        precondition(standardizer.mean.count == config.features && standardizer.inverseStd.count == config.features,
+                     "the standardizer must have one entry per feature")
         self.config = config
+        self.standardizer = standardizer
         let envConfig = LetorEnvironmentConfig(maxRelevance: 4, lateStage: .relevance(noise: config.lsrNoise), seed: config.envSeed,
                                                alignment: config.lsrAlignment)
         self.train = try LetorEnvironment(dataset: train, config: envConfig)
@@ -36,6 +43,12 @@ public final class LetorTask: TrainingTask {
     }
 
     public var tensors: [ParameterTensor] { config.esrParameterTensors }
+
+    /// `feature_mean` and `feature_inv_std` (`TrainingConfig.dataTensorShapes`).
+    public var dataTensors: [TrainerState.Buffer] {
+        [TrainerState.Buffer(name: "feature_mean", values: standardizer.mean),
+         TrainerState.Buffer(name: "feature_inv_std", values: standardizer.inverseStd)]
+    }
 
     public func initialParameters() -> [Float] { scorer.initialParameters(seed: config.seed, initScale: config.initScale) }
 

@@ -51,6 +51,9 @@ public protocol TrainingTask: AnyObject {
     func backward(parameters: [Float], batch: ScoredBatch, scoreGradient: [Float], into gradient: inout [Float])
     /// NDCG@k of the ESR's deterministic ranking for tasks with graded labels (nil otherwise).
     func ndcg(scores: [Double], query: any RankingQuery, k: Int) -> Double?
+    /// Data-derived tensors the model needs besides its parameters, named and shaped as
+    /// `TrainingConfig.dataTensorShapes` says (checkpoints store them).
+    var dataTensors: [TrainerState.Buffer] { get }
 }
 
 extension TrainingTask {
@@ -61,6 +64,9 @@ extension TrainingTask {
         recycling = []
         return forward(parameters: parameters, ids: ids, evaluation: evaluation)
     }
+
+    /// No data-derived tensors.
+    public var dataTensors: [TrainerState.Buffer] { [] }
 
     /// No graded labels: no NDCG.
     public func ndcg(scores: [Double], query: any RankingQuery, k: Int) -> Double? { nil }

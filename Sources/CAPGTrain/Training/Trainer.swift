@@ -206,7 +206,7 @@ public final class Trainer {
         let p = parameters.count, f = lateStageModel?.featureCount ?? 0
         guard state.step >= 0 else { throw TrainingError.incompatibleState("negative step \(state.step)") }
         guard state.parameters.count == p + f else {
-            throw TrainingError.incompatibleState("\(state.parameters.count) parameters, but items=\(config.items), dim=\(config.dim), context_dim=\(config.contextDim), lsr_mode=\(config.lsrMode.rawValue) need \(p + f)")
+            throw TrainingError.incompatibleState("\(state.parameters.count) parameters, but the model (\(config.modelDescription)) needs \(p + f)")
         }
         guard state.optimizerKind == config.optimizer else {
             throw TrainingError.incompatibleState("optimizer state is \(state.optimizerKind.rawValue), the run uses \(config.optimizer.rawValue)")

@@ -129,10 +129,12 @@ public struct TrainingRun {
         var lastIO = 0.0, written = 0, writeBytes = 0, writeSeconds = 0.0, stopped = false
         let priorWall = progress.wallSeconds
 
+        let dataTensors = task?.dataTensors ?? []
         func snapshot() -> TrainingSnapshot {
             var p = progress
             p.wallSeconds = priorWall + Date().timeIntervalSince(wallStart)
-            return TrainingSnapshot(config: config, ranks: communicator.size, state: trainer.exportState(), progress: p)
+            return TrainingSnapshot(config: config, ranks: communicator.size, state: trainer.exportState(), progress: p,
+                                    dataTensors: dataTensors)
         }
 
         while trainer.step < config.steps {

@@ -26,9 +26,14 @@ public struct TrainingSnapshot: Sendable, Equatable {
     public var ranks: Int
     public var state: TrainerState
     public var progress: RunProgress
+    /// Data-derived tensors needed to use the model (`TrainingConfig.dataTensorShapes`, e.g.
+    /// LETOR's feature standardization), in that order; empty for tasks without any.
+    public var dataTensors: [TrainerState.Buffer]
 
-    public init(config: TrainingConfig, ranks: Int, state: TrainerState, progress: RunProgress) {
+    public init(config: TrainingConfig, ranks: Int, state: TrainerState, progress: RunProgress,
+                dataTensors: [TrainerState.Buffer] = []) {
         self.config = config; self.ranks = ranks; self.state = state; self.progress = progress
+        self.dataTensors = dataTensors
     }
 }
 

@@ -15,7 +15,8 @@ extension CLITests {
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         try FileManager.default.createSymbolicLink(atPath: dir + "/metrics.jsonl", withDestinationPath: "/dev/full")
         let r = try run(["train", "--items", "200", "--k", "5", "--batch-size", "4", "--steps", "20",
-                         "--set", "eval_queries=8", "--checkpoint-dir", ckpt, "--run-dir", dir, "--quiet"])
+                         "--set", "eval_queries=8", "--checkpoint-dir", ckpt, "--run-dir", dir, "--quiet",
+                         "--resume", "auto"])  // the planted metrics file makes the directory non-empty
         XCTAssertEqual(r.code, 1, r.err)
         XCTAssertTrue(r.err.contains("metrics.jsonl"), r.err)
         XCTAssertTrue(r.err.contains("No space left on device"), r.err)

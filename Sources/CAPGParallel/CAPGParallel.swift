@@ -16,11 +16,11 @@
 /// | `ShardedGumbelTopK.localTopK` → `merge` | all-gather (or sum into S slots) | 3K            |
 /// | `ShardedLogSumExp.localMax`             | max                  | 1                      |
 /// | `ShardedLogSumExp.localSum`             | sum                  | 1                      |
-/// | threshold: `localMoments` × I (≈ 3–6)   | sum, I times         | 2                      |
+/// | threshold: `localMoments` × I (≈ 3–6)   | sum, I times         | 5                      |
 /// | threshold rescue (all ψ underflow only) | max, then sum        | 1 + 1                  |
 /// | gradients (`accumulateShardGradient`)   | none (local rows)    | —                      |
 ///
-/// So per query: CA-PG/threshold = gather + 1 max + 1 sum + I × 2-double sums; V-PG = gather +
+/// So per query: CA-PG/threshold = gather + 1 max + 1 sum + I × 5-double sums; V-PG = gather +
 /// 1 max + 1 sum per sample (the tail excludes that sample's σ); top-K = gather + 1 max +
 /// 1 sum; distill = gather only. The merged candidates carry their raw scores, so the chosen
 /// item's score and σ's scores are known on every shard without a further exchange.

@@ -1,33 +1,71 @@
 import CAPGCore
 import Foundation
 
-/// The per-query sums one Newton iteration of the threshold solve needs, over all N items at
-/// `x_i = e^{s_i − m + τ}` (m = max s, τ = log t):
-/// `inclusionSum = Σ_i (1 − e^{−x_i})` and `slope = Σ_i x_i e^{−x_i}` (= dh/dτ).
-/// Additive over shards: the caller sum-reduces the shards' values (2 doubles per query).
+/// The per-query sums one iteration of the threshold solve needs, over all N items at
+/// `x_i = e^{s_i − m + τ}` (m = max s, τ = log t). With the items split at `x = ln 2` into
+/// "saturated" (P > ½) and "small" ones,
+///
+///   h(τ) = Σ_i (1 − e^{−x_i}) − K = A − D,   A = Σ_small (1 − e^{−x_i}),   D = (K − n_sat) + B,
+///   B = Σ_sat e^{−x_i},   dA/dτ = Σ_small x_i e^{−x_i} = ψ_small,   dD/dτ = −Σ_sat x_i e^{−x_i} = −ψ_sat.
+///
+/// Why the split: summed as is, `1 − e^{−x}` of a saturated item rounds to 1 and h loses
+/// everything below 1e-16, so when the race is decided by tiny masses (K = 1 and the top item
+/// far above the rest: the missing mass `e^{−x_top}` of the top item against the rest's
+/// `Σ x_i`, both ≈ 1e-100) the root would be noise; and Newton on h there crawls (steps of
+/// 1/t). The driver instead solves `log A = log D` (both sides known to full relative
+/// precision, `n_sat` exactly), which is near-linear in τ in that regime and equivalent to
+/// `h = 0` elsewhere. Additive over shards: the caller sum-reduces 5 doubles per query.
 public struct ThresholdMoments: Hashable, Sendable {
-    public var inclusionSum: Double
-    public var slope: Double
+    /// `n_sat = #{i : x_i > ln 2}` (an exact integer in a Double).
+    public var saturated: Double
+    /// `A = Σ_{x_i ≤ ln 2} (1 − e^{−x_i})`.
+    public var smallMass: Double
+    /// `B = Σ_{x_i > ln 2} e^{−x_i}`.
+    public var saturatedDeficit: Double
+    /// `ψ_small = Σ_{x_i ≤ ln 2} x_i e^{−x_i}`.
+    public var smallSlope: Double
+    /// `ψ_sat = Σ_{x_i > ln 2} x_i e^{−x_i}`.
+    public var saturatedSlope: Double
 
-    public init(inclusionSum: Double = 0, slope: Double = 0) {
-        self.inclusionSum = inclusionSum; self.slope = slope
+    public init(saturated: Double = 0, smallMass: Double = 0, saturatedDeficit: Double = 0, smallSlope: Double = 0,
+                saturatedSlope: Double = 0) {
+        self.saturated = saturated; self.smallMass = smallMass; self.saturatedDeficit = saturatedDeficit
+        self.smallSlope = smallSlope; self.saturatedSlope = saturatedSlope
     }
 
     public static let zero = ThresholdMoments()
 
+    /// Doubles per query in a packed payload.
+    public static let packedWidth = 5
+
     public static func + (a: ThresholdMoments, b: ThresholdMoments) -> ThresholdMoments {
-        ThresholdMoments(inclusionSum: a.inclusionSum + b.inclusionSum, slope: a.slope + b.slope)
+        ThresholdMoments(saturated: a.saturated + b.saturated, smallMass: a.smallMass + b.smallMass,
+                         saturatedDeficit: a.saturatedDeficit + b.saturatedDeficit,
+                         smallSlope: a.smallSlope + b.smallSlope, saturatedSlope: a.saturatedSlope + b.saturatedSlope)
     }
 
-    /// `[Σ(1−e^{−x}), Σ x e^{−x}]` per query, queries in order: one flat sum-reduce payload.
-    public static func pack(_ moments: [ThresholdMoments]) -> [Double] {
-        moments.flatMap { [$0.inclusionSum, $0.slope] }
-    }
+    /// `D = (K − n_sat) + B`, the mass the saturated items miss of K.
+    public func deficit(k: Int) -> Double { (Double(k) - saturated) + saturatedDeficit }
+    /// `h(τ) = A − D`.
+    public func h(k: Int) -> Double { smallMass - deficit(k: k) }
+    /// `h'(τ) = Σ_i x_i e^{−x_i} = Σψ`.
+    public var slope: Double { smallSlope + saturatedSlope }
 
-    /// Inverse of `pack`; throws on an odd count.
+    var fields: [Double] { [saturated, smallMass, saturatedDeficit, smallSlope, saturatedSlope] }
+
+    /// The fields per query, queries in order: one flat sum-reduce payload of 5Q doubles.
+    public static func pack(_ moments: [ThresholdMoments]) -> [Double] { moments.flatMap(\.fields) }
+
+    /// Inverse of `pack`; throws unless the count is a multiple of 5.
     public static func unpack(_ payload: [Double]) throws(ShardingError) -> [ThresholdMoments] {
-        guard payload.count % 2 == 0 else { throw .payloadCountMismatch(expected: payload.count + 1, got: payload.count) }
-        return (0..<(payload.count / 2)).map { ThresholdMoments(inclusionSum: payload[2 * $0], slope: payload[2 * $0 + 1]) }
+        guard payload.count % packedWidth == 0 else {
+            throw .payloadCountMismatch(expected: payload.count / packedWidth * packedWidth, got: payload.count)
+        }
+        return (0..<(payload.count / packedWidth)).map { q in
+            let f = payload[(packedWidth * q)..<(packedWidth * q + packedWidth)].map { $0 }
+            return ThresholdMoments(saturated: f[0], smallMass: f[1], saturatedDeficit: f[2], smallSlope: f[3],
+                                    saturatedSlope: f[4])
+        }
     }
 }
 
@@ -63,15 +101,17 @@ public struct PsiNormalization: Hashable, Sendable {
 
 /// The Newton driver of the sharded threshold solve for a chunk of Q queries:
 /// `h(τ) = Σ_i (1 − e^{−e^{ℓ_i + τ}}) − K = 0`, `ℓ_i = s_i − max s`, increasing in τ with
-/// `h'(τ) = Σ_i x_i e^{−x_i}` — `ThresholdInclusion`'s equation, and the same iteration as its
-/// linear-domain solver: start at the hint (or the left bracket end `τ_lo = log(K / Σ_i e^{ℓ_i})`,
-/// where `h ≤ 0` since `1 − e^{−x} ≤ x`), Newton on τ inside the bracket `[τ_lo, ∞)`, regula
-/// falsi (else bisection, else `lo + 1` while unbounded above) when a step leaves it, until
-/// `|Δτ| ≤ max(1e-14, 4 ulp(τ))`. The solution keeps the last *evaluated* τ (within that
+/// `h'(τ) = Σ_i x_i e^{−x_i}` — `ThresholdInclusion`'s equation. Start at the hint (or the left
+/// bracket end `τ_lo = log(K / Σ_i e^{ℓ_i})`, where `h ≤ 0` since `1 − e^{−x} ≤ x`), Newton on
+/// τ for `log A − log D = 0` (see `ThresholdMoments`; on h when a side vanishes) inside the
+/// bracket `[τ_lo, ∞)` until `|Δτ| ≤ max(1e-14, 4 ulp(τ))`. Safeguards (each costs a reduction round, so a stall is
+/// worse than in the full-row solver): while no upper end is known a step is at most 2, 4,
+/// 8, … (a flat h in a score gap would otherwise send Newton to τ ≈ 1e120); when Newton
+/// leaves the bracket, regula falsi once, then bisection. The solution keeps the last *evaluated* τ (within that
 /// tolerance of the next step) so that `sumPsi` belongs to it without an extra round.
 ///
 /// Protocol: read `evaluationPoints` (τ per query, nil for a finished one), let every shard
-/// compute `ShardedThresholdInclusion.localMoments` at those points, sum-reduce the 2Q
+/// compute `ShardedThresholdInclusion.localMoments` at those points, sum-reduce the 5Q
 /// doubles, `step(_:)`; repeat until `isFinished`. Finished queries never change (their
 /// moments are ignored, so shards may send zeros for them). Cost: O(Q) per step; ≈ 3–6 steps
 /// with the Gumbel hint, at most `iterationCap`.
@@ -83,6 +123,10 @@ public struct ThresholdDriver: Sendable {
         var hLo: Double? = nil
         var hHi = Double.infinity
         var iterations = 0
+        /// Largest upward step while no upper bracket end is known (doubles when used).
+        var expansion = 2.0
+        /// Consecutive iterations where Newton left the bracket.
+        var fallbacks = 0
         var solution: ThresholdSolution? = nil
     }
 
@@ -129,14 +173,14 @@ public struct ThresholdDriver: Sendable {
     /// `evaluationPoints` (`moments.count` must be Q). O(Q).
     public mutating func step(_ moments: [ThresholdMoments]) throws(ShardingError) {
         guard moments.count == states.count else { throw .payloadCountMismatch(expected: states.count, got: moments.count) }
-        let kd = Double(k)
         for q in states.indices where states[q].solution == nil {
-            Self.advance(&states[q], h: moments[q].inclusionSum - kd, slope: moments[q].slope, cap: iterationCap)
+            Self.advance(&states[q], moments[q], k: k, cap: iterationCap)
         }
     }
 
     /// The bracketed Newton update of `ThresholdInclusion.fastGradients`, one evaluation at a time.
-    static func advance(_ st: inout QueryState, h: Double, slope: Double, cap: Int) {
+    static func advance(_ st: inout QueryState, _ moments: ThresholdMoments, k: Int, cap: Int) {
+        let h = moments.h(k: k), slope = moments.slope
         st.iterations += 1
         func finish(_ converged: Bool) {
             st.solution = ThresholdSolution(logT: st.tau, sumPsi: slope, iterations: st.iterations,
@@ -148,16 +192,46 @@ public struct ThresholdDriver: Sendable {
         } else {
             st.hi = st.tau; st.hHi = h
         }
-        var next = st.tau - h / slope
-        if !(next > st.lo && next < st.hi) {
-            next = st.hi.isFinite ? 0.5 * (st.lo + st.hi) : st.lo + 1
-            if let hLo = st.hLo, st.hi.isFinite {
+        let tol = Swift.max(1e-14, 4 * st.tau.ulp)
+        // Newton on F(τ) = log A − log D (F' = ψ_small/A + ψ_sat/D) when both masses are
+        // positive, else on h.
+        let a = moments.smallMass, d = moments.deficit(k: k)
+        var next: Double
+        if a > 0 && d > 0 {
+            next = st.tau - (Foundation.log(a) - Foundation.log(d)) / (moments.smallSlope / a + moments.saturatedSlope / d)
+        } else {
+            next = st.tau - h / slope
+        }
+        // Converged: the Newton step is below the tolerance (it may even round to τ itself,
+        // which sits on a bracket end by now, so this test comes before the bracket test).
+        if Swift.abs(next - st.tau) <= tol { return finish(true) }
+        if !st.hi.isFinite && !(next <= st.tau + st.expansion) {
+            // No upper end yet and a huge (or infinite) Newton step (h flat: every item
+            // saturated or negligible; or log D about to fall like −e^τ): grow the step
+            // geometrically instead, so the first bracket end overshoots the root by at most
+            // a factor 2 in the distance travelled.
+            next = Swift.max(st.lo, st.tau) + st.expansion
+            st.expansion *= 2
+        }
+        if next > st.lo && next < st.hi {
+            st.fallbacks = 0
+        } else {
+            // Newton left the bracket (typically an earlier iterate landed within rounding of
+            // the root): regula falsi between the ends, bisection if that also fails or if
+            // the previous step already fell back (falsi can stall at one end).
+            st.fallbacks += 1
+            if st.hi.isFinite {
+                next = 0.5 * (st.lo + st.hi)
+            } else {
+                next = st.lo + st.expansion
+                st.expansion *= 2
+            }
+            if let hLo = st.hLo, st.hi.isFinite, st.fallbacks < 2 {
                 let falsi = st.lo - hLo * (st.hi - st.lo) / (st.hHi - hLo)
                 if falsi > st.lo && falsi < st.hi { next = falsi }
             }
         }
-        let tol = Swift.max(1e-14, 4 * st.tau.ulp)
-        if Swift.abs(next - st.tau) <= tol || st.hi - st.lo <= tol { return finish(true) }
+        if st.hi - st.lo <= tol { return finish(true) }
         if st.iterations >= cap { return finish(false) }
         st.tau = next
     }
@@ -170,23 +244,32 @@ public struct ThresholdDriver: Sendable {
 ///
 /// Phases per query: global max m (`ShardedLogSumExp`, 1 max-reduce; its sum-reduce gives
 /// `Σ e^{s−m}` for the bracket), then `ThresholdDriver` with `localMoments` (≈ I iterations ×
-/// 2 doubles sum-reduced), then `accumulateShardGradient` (local; the chosen items' raw
+/// 5 doubles sum-reduced), then `accumulateShardGradient` (local; the chosen items' raw
 /// scores come with the merged candidates). Only when every ψ underflows
 /// (`needsPsiRescue`) one more max + sum reduction forms `ψ_j/Σψ` in the log domain.
 public enum ShardedThresholdInclusion {
+    static let ln2 = Foundation.log(2.0)
+
     /// Local moments of the shard's items at `τ = logT`, `m = shift` (the global max).
-    /// O(n_s) with three exps per item.
+    /// O(n_s) with two exps per item.
     public static func localMoments(scores: [Double], shard: ItemShard, shift m: Double, logT tau: Double)
         throws(ShardingError) -> ThresholdMoments
     {
         guard scores.count == shard.count else { throw .scoreCountMismatch(expected: shard.count, got: scores.count) }
-        var sum = 0.0, slope = 0.0
+        var out = ThresholdMoments.zero
         for v in scores {
             let x = Foundation.exp(v - m + tau)
-            sum += -Foundation.expm1(-x)
-            if x < 746 { slope += x * Foundation.exp(-x) }  // else the term is 0 (and x may be +∞)
+            if x > ln2 {
+                out.saturated += 1
+                let e = Foundation.exp(-x)  // 0 once x ≥ 746 (x may be +∞)
+                out.saturatedDeficit += e
+                if x < 746 { out.saturatedSlope += x * e }
+            } else {
+                out.smallMass -= Foundation.expm1(-x)
+                out.smallSlope += x * Foundation.exp(-x)
+            }
         }
-        return ThresholdMoments(inclusionSum: sum, slope: slope)
+        return out
     }
 
     /// Rescue phase 1: `max_{j ∈ shard} log ψ_j = ℓ_j + τ − e^{ℓ_j + τ}`; caller max-reduces.

@@ -4,6 +4,7 @@ public enum ShardingError: Error, Equatable, CustomStringConvertible {
     case invalidShard(itemCount: Int, shardCount: Int, index: Int)
     case scoreCountMismatch(expected: Int, got: Int)
     case payloadCountMismatch(expected: Int, got: Int)
+    case chosenItemNotExcluded(Int)
 
     public var description: String {
         switch self {
@@ -13,6 +14,8 @@ public enum ShardingError: Error, Equatable, CustomStringConvertible {
             return "a shard's score row has \(g) entries, its item range \(e)"
         case .payloadCountMismatch(let e, let g):
             return "a reduced payload has \(g) entries, expected \(e)"
+        case .chosenItemNotExcluded(let a):
+            return "the chosen item \(a) is not in the partition's excluded set (its score must be known on every shard)"
         }
     }
 }

@@ -55,31 +55,57 @@ final class ShardedGradientTests: XCTestCase {
         try checkPL(t, prefix: [0, 1], "all mass in σ")
     }
 
+    /// Against `TopKCorrection` while `1 − π_a ≥ 1e-6` (where its `log1p(−π_a)` is accurate
+    /// to 1e-10), and always against a reference with `1 − π_a` from a log-sum-exp over j ≠ a.
     func testTopKCorrectionMatchesFullRow() throws {
+        var withCore = 0, peaked = 0
         for n in [2, 9, 100] {
             for k in [1, 3, 10] {
-                for spread in [0.5, 3.0, 10.0] {
+                for spread in [0.5, 3.0, 10.0, 40.0] {
                     let s = testScores(n, seed: 31 * n + k, scale: spread)
-                    let a = (n * k) % n
-                    var expected = [Double](repeating: 0, count: n)
-                    TopKCorrection.accumulate(of: a, softmax: StableMath.softmax(s), k: k, scale: -1.1, into: &expected)
+                    let a = s.indices.max { s[$0] < s[$1] }!  // the top item: π_a closest to 1
+                    let pi = StableMath.softmax(s)
+                    var core = [Double](repeating: 0, count: n)
+                    TopKCorrection.accumulate(of: a, softmax: pi, k: k, scale: -1.1, into: &core)
+                    var reference = [Double](repeating: 0, count: n)
+                    let others = s.indices.filter { $0 != a }.map { s[$0] }
+                    let log1mPi = StableMath.logSumExp(others) - StableMath.logSumExp(s)
+                    let c = -1.1 * Double(k) * exp(Double(k - 1) * log1mPi)
+                    for j in 0..<n { reference[j] = -c * pi[j] }
+                    reference[a] = c * exp(log1mPi)
                     for shardCount in 1...4 {
                         let row = SplitRow(s, shardCount: shardCount)
-                        // Excluding a set whose scores are known (here a's and one more) gives the same total.
-                        let excluded = [a, (a + 1) % n]
-                        let logZ = row.partition(excluding: excluded).logTotal(excludedScores: excluded.map { s[$0] })
+                        let excluded = n > 2 ? [(a + 1) % n, a] : [a]
+                        let partition = row.partition(excluding: excluded)
                         var g = row.zeroGradients()
                         for i in row.shards.indices {
                             try ShardedTopKCorrection.accumulateShardGradient(
-                                chosen: a, chosenScore: s[a], logPartition: logZ, k: k, scores: row.parts[i],
+                                chosen: a, partition: partition, excluded: excluded,
+                                excludedScores: excluded.map { s[$0] }, k: k, scores: row.parts[i],
                                 shard: row.shards[i], scale: -1.1, into: &g[i])
                         }
-                        XCTAssertLessThanOrEqual(relativeError(Array(g.joined()), expected), 1e-9,
-                                                 "N=\(n) K=\(k) spread=\(spread) S=\(shardCount)")
+                        let label = "N=\(n) K=\(k) spread=\(spread) S=\(shardCount) 1−π_a=\(exp(log1mPi))"
+                        XCTAssertLessThanOrEqual(relativeError(Array(g.joined()), reference), 1e-9, label)
+                        if exp(log1mPi) >= 1e-6 {
+                            XCTAssertLessThanOrEqual(relativeError(Array(g.joined()), core), 1e-9, "\(label) vs core")
+                            withCore += 1
+                        } else {
+                            peaked += 1
+                        }
                     }
                 }
             }
         }
+        XCTAssertGreaterThan(withCore, 60)
+        XCTAssertGreaterThan(peaked, 10)
+    }
+
+    func testTopKCorrectionNeedsTheChosenScore() throws {
+        let shard = try ItemShard(itemCount: 3, shardCount: 1, index: 0)
+        var g = [0.0, 0, 0]
+        XCTAssertThrowsError(try ShardedTopKCorrection.accumulateShardGradient(
+            chosen: 1, partition: LogPartition(restMax: 0, restSum: 1), excluded: [2], excludedScores: [0.5], k: 2,
+            scores: [0, 1, 0.5], shard: shard, scale: 1, into: &g))
     }
 
     func testDistillationMatchesFullRow() throws {

@@ -15,6 +15,11 @@ public struct ItemShard: Hashable, Sendable {
         guard itemCount >= 0, shardCount >= 1, index >= 0, index < shardCount else {
             throw .invalidShard(itemCount: itemCount, shardCount: shardCount, index: index)
         }
+        self.init(validated: itemCount, shardCount: shardCount, index: index)
+    }
+
+    /// For a layout already checked.
+    private init(validated itemCount: Int, shardCount: Int, index: Int) {
         self.itemCount = itemCount
         self.shardCount = shardCount
         self.index = index
@@ -48,6 +53,6 @@ public struct ItemShard: Hashable, Sendable {
 
     /// All S shards of the same layout, in order.
     public var all: [ItemShard] {
-        (0..<shardCount).map { try! ItemShard(itemCount: itemCount, shardCount: shardCount, index: $0) }
+        (0..<shardCount).map { ItemShard(validated: itemCount, shardCount: shardCount, index: $0) }
     }
 }

@@ -225,3 +225,24 @@ final class ShardedThresholdTests: XCTestCase {
         XCTAssertThrowsError(try ThresholdMoments.unpack([1, 2]))
     }
 }
+
+extension ShardedThresholdTests {
+    /// Reduction rounds on ordinary rows with the Gumbel K-th arrival time as the start (the
+    /// trainer's case): the communication cost the module doc quotes.
+    func testRoundsWithGumbelHint() throws {
+        var rounds: [Int] = []
+        for q in 0..<40 {
+            let n = [50, 500, 3000][q % 3], k = [1, 5, 20][q % 3]
+            let s = testScores(n, seed: 500 + q, scale: [0.5, 2, 6, 15][q % 4])
+            var st = RandomStream(RandomKey(seed: 8, purpose: .candidateSampling, query: q))
+            let (items, vK) = GumbelTopK.sampleWithKey(scores: s, k: k, stream: &st)
+            let got = try sharded(rows: [s], k: k, shardCount: 3, chosen: [[(item: items[0], scale: 1)]],
+                                  hints: [StableMath.maximum(s) - vK])
+            rounds.append(got.solutions[0].iterations)
+        }
+        let mean = Double(rounds.reduce(0, +)) / Double(rounds.count)
+        print("threshold rounds with the Gumbel hint: mean \(mean), max \(rounds.max()!)")
+        XCTAssertLessThanOrEqual(mean, 6)
+        XCTAssertLessThanOrEqual(rounds.max()!, 10)
+    }
+}

@@ -37,6 +37,37 @@ public enum ShardedLogSumExp {
     }
 }
 
+extension ShardedLogSumExp {
+    /// `localMax` for a chunk of Q queries (`excluded[q]` per query, or none): a max-reduce
+    /// payload of Q doubles. O(Σ n_s).
+    public static func localMaxima(rows: [[Double]], shard: ItemShard, excluding excluded: [[Int]]? = nil)
+        throws(ShardingError) -> [Double]
+    {
+        if let excluded, excluded.count != rows.count {
+            throw .payloadCountMismatch(expected: rows.count, got: excluded.count)
+        }
+        var out: [Double] = []
+        for q in rows.indices { out.append(try localMax(scores: rows[q], shard: shard, excluding: excluded?[q] ?? [])) }
+        return out
+    }
+
+    /// `localSum` for a chunk of Q queries with the reduced maxima as shifts: a sum-reduce
+    /// payload of Q doubles. O(Σ n_s).
+    public static func localSums(rows: [[Double]], shard: ItemShard, excluding excluded: [[Int]]? = nil,
+                                 shifts: [Double]) throws(ShardingError) -> [Double]
+    {
+        if let excluded, excluded.count != rows.count {
+            throw .payloadCountMismatch(expected: rows.count, got: excluded.count)
+        }
+        guard shifts.count == rows.count else { throw .payloadCountMismatch(expected: rows.count, got: shifts.count) }
+        var out: [Double] = []
+        for q in rows.indices {
+            out.append(try localSum(scores: rows[q], shard: shard, excluding: excluded?[q] ?? [], shift: shifts[q]))
+        }
+        return out
+    }
+}
+
 /// The reduced result of `ShardedLogSumExp`: `restMax = max_{j∉E} s_j` and
 /// `restSum = Σ_{j∉E} e^{s_j − restMax}`, identical on every shard.
 public struct LogPartition: Hashable, Sendable {

@@ -274,6 +274,26 @@ public enum ShardedThresholdInclusion {
         return out
     }
 
+    /// `localMoments` for a chunk of Q queries as one sum-reduce payload of 5Q doubles
+    /// (`ThresholdMoments.pack` order): `rows[q]` is the shard's scores of query q, `shifts[q]`
+    /// its global max, `points` the driver's `evaluationPoints` (zeros for finished queries).
+    public static func localMomentsPayload(rows: [[Double]], shard: ItemShard, shifts: [Double], points: [Double?])
+        throws(ShardingError) -> [Double]
+    {
+        guard shifts.count == rows.count else { throw .payloadCountMismatch(expected: rows.count, got: shifts.count) }
+        guard points.count == rows.count else { throw .payloadCountMismatch(expected: rows.count, got: points.count) }
+        var out: [ThresholdMoments] = []
+        out.reserveCapacity(rows.count)
+        for q in rows.indices {
+            if let tau = points[q] {
+                out.append(try localMoments(scores: rows[q], shard: shard, shift: shifts[q], logT: tau))
+            } else {
+                out.append(.zero)
+            }
+        }
+        return ThresholdMoments.pack(out)
+    }
+
     /// Rescue phase 1: `max_{j ∈ shard} log ψ_j = ℓ_j + τ − e^{ℓ_j + τ}`; caller max-reduces.
     public static func localLogPsiMax(scores: [Double], shard: ItemShard, shift m: Double, logT tau: Double)
         throws(ShardingError) -> Double

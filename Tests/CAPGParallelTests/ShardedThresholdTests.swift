@@ -15,7 +15,20 @@ final class ShardedThresholdTests: XCTestCase {
     func sharded(rows: [[Double]], k: Int, shardCount: Int, chosen: [[(item: Int, scale: Double)]],
                  hints: [Double?]?) throws -> Outcome {
         let split = rows.map { SplitRow($0, shardCount: shardCount) }
-        let partitions = split.map { $0.partition() }
+        // The partitions of the chunk through the batch payloads (one max-, one sum-reduce).
+        var maxPayload = [Double](repeating: -.infinity, count: rows.count)
+        for sIdx in 0..<shardCount {
+            let local = try ShardedLogSumExp.localMaxima(rows: split.map { $0.parts[sIdx] }, shard: split[0].shards[sIdx])
+            for q in rows.indices { maxPayload[q] = Swift.max(maxPayload[q], local[q]) }
+        }
+        var sumPayload = [Double](repeating: 0, count: rows.count)
+        for sIdx in 0..<shardCount {
+            let local = try ShardedLogSumExp.localSums(rows: split.map { $0.parts[sIdx] }, shard: split[0].shards[sIdx],
+                                                       shifts: maxPayload)
+            for q in rows.indices { sumPayload[q] += local[q] }
+        }
+        let partitions = rows.indices.map { LogPartition(restMax: maxPayload[$0], restSum: sumPayload[$0]) }
+        XCTAssertEqual(partitions, split.map { $0.partition() })
         let maxima = partitions.map { $0.maximum(excludedScores: []) }
         let logSumW = zip(partitions, maxima).map { $0.logTotal(excludedScores: []) - $1 }
         var driver = ThresholdDriver(k: k, itemCount: rows[0].count, logSumWeights: logSumW, logHints: hints)
@@ -24,12 +37,9 @@ final class ShardedThresholdTests: XCTestCase {
             let points = driver.evaluationPoints
             var reduced = [Double](repeating: 0, count: ThresholdMoments.packedWidth * rows.count)
             for sIdx in 0..<shardCount {
-                let local: [ThresholdMoments] = try rows.indices.map { q in
-                    guard let tau = points[q] else { return .zero }
-                    return try ShardedThresholdInclusion.localMoments(
-                        scores: split[q].parts[sIdx], shard: split[q].shards[sIdx], shift: maxima[q], logT: tau)
-                }
-                for (i, v) in ThresholdMoments.pack(local).enumerated() { reduced[i] += v }
+                let payload = try ShardedThresholdInclusion.localMomentsPayload(
+                    rows: split.map { $0.parts[sIdx] }, shard: split[0].shards[sIdx], shifts: maxima, points: points)
+                for (i, v) in payload.enumerated() { reduced[i] += v }
             }
             try driver.step(ThresholdMoments.unpack(reduced))
             rounds += 1

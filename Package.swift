@@ -3,6 +3,7 @@
 // Module graph (the pipeline, left to right):
 //   CBLAS (OpenBLAS shim) ─┐
 //                          └─ CAPGCore (pure math: data → ESR → sampling → LSR → reward → estimator → optimizer)
+//                                 └─ CAPGParallel (item-sharded math: local phases + caller-reduced vectors)
 //   CMPI (Open MPI shim) ──────┐  │
 //   CStopSignal (signal flag) ─┤  │
 //                              └─ CAPGTrain (communicator/allreduce, trainer loop, run directory)
@@ -35,6 +36,13 @@ let package = Package(
         .target(
             name: "CAPGCore",
             dependencies: ["CBLAS", "CVectorMath"],
+            swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
+        ),
+        // Item-sharded (model-parallel) math: per-shard local phases whose small per-query
+        // vectors the caller reduces over shards (no communicator, no I/O).
+        .target(
+            name: "CAPGParallel",
+            dependencies: ["CAPGCore"],
             swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
         ),
         // File readers (LETOR/SVMlight, Open Bandit Dataset CSV); CAPGCore stays free of I/O.
@@ -79,6 +87,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "CAPGCoreTests", dependencies: ["CAPGCore"]),
+        .testTarget(name: "CAPGParallelTests", dependencies: ["CAPGParallel", "CAPGCore"]),
         .testTarget(name: "CAPGDataTests", dependencies: ["CAPGData", "CAPGCore"]),
         .testTarget(name: "CAPGTrainTests", dependencies: ["CAPGTrain", "CAPGCore"]),
         .testTarget(name: "CAPGCheckpointTests", dependencies: ["CAPGCheckpoint", "CAPGTrain", "CAPGCore", "CCheckpointProto"]),

@@ -22,17 +22,30 @@ public enum Distillation {
                                   into gradient: inout [Double]) -> Double {
         precondition(candidates.count == target.count, "one target probability per candidate")
         guard !candidates.isEmpty else { return 0 }
+        let (terms, j) = candidateTerms(candidateScores: candidates.map { s[$0] }, target: target, scale: scale)
+        for (i, a) in candidates.enumerated() { gradient[a] += terms[i] }
+        return j
+    }
+
+    /// The nonzero entries of `scale · ∂J/∂s`, `scale · (π₂(a|S) − softmax_S(s)_a)` for each
+    /// candidate a in order, and J, from the candidates' scores alone (which is all an
+    /// item-sharded caller needs to share). O(K).
+    public static func candidateTerms(candidateScores cs: [Double], target: [Double], scale: Double)
+        -> (terms: [Double], objective: Double)
+    {
+        precondition(cs.count == target.count, "one target probability per candidate")
         var m = -Double.infinity
-        for a in candidates { m = Swift.max(m, s[a]) }
+        for v in cs { m = Swift.max(m, v) }
         var z = 0.0
-        for a in candidates { z += Foundation.exp(s[a] - m) }
+        for v in cs { z += Foundation.exp(v - m) }
         let logZ = m + Foundation.log(z)
         var j = 0.0
-        for (i, a) in candidates.enumerated() {
-            let logP = s[a] - logZ
+        var terms = [Double](repeating: 0, count: cs.count)
+        for i in cs.indices {
+            let logP = cs[i] - logZ
             if target[i] > 0 { j += target[i] * logP }
-            gradient[a] += scale * (target[i] - Foundation.exp(logP))
+            terms[i] = scale * (target[i] - Foundation.exp(logP))
         }
-        return j
+        return (terms, j)
     }
 }

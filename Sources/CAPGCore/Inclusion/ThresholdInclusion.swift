@@ -79,9 +79,16 @@ public struct ThresholdInclusion: InclusionModel {
 
     /// `log(1 − e^{−x})` from `log x`, accurate for every x (≈ `log x` when x is tiny).
     @inline(__always)
-    static func logInclusion(logX: Double) -> Double {
+    public static func logInclusion(logX: Double) -> Double {
         if logX < -690 { return logX }  // x < 1e-300: 1 − e^{−x} = x (1 − x/2 + …)
         return Foundation.log(-Foundation.expm1(-Foundation.exp(logX)))
+    }
+
+    /// The credit factor `φ(x) = x / (e^x − 1) = ∂ log(1 − e^{−x})/∂ log x`: → 1 as x → 0
+    /// (also when x underflows), → 0 when e^x overflows. O(1).
+    @inline(__always)
+    public static func phi(_ x: Double) -> Double {
+        x < 1e-300 ? 1.0 : x / Foundation.expm1(x)
     }
 
     /// `P_a = 1 − e^{−w_a t*}` for every item. O(N) plus the solve.
@@ -130,8 +137,7 @@ public struct ThresholdInclusion: InclusionModel {
         for (item, scale) in items {
             let logXa = solution.logX[item]
             let xa = Foundation.exp(logXa)
-            // φ(x) = x/(e^x − 1): → 1 as x → 0 (also when x underflows), → 0 when e^x overflows.
-            let phi = xa < 1e-300 ? 1.0 : xa / Foundation.expm1(xa)
+            let phi = Self.phi(xa)
             if phi > 0 {
                 if logPsiSoftmax == nil {
                     let logPsi = solution.logX.map { $0 - Foundation.exp($0) }
@@ -275,7 +281,7 @@ public struct ThresholdInclusion: InclusionModel {
         logP.reserveCapacity(items.count)
         for (item, scale) in items {
             let xa = w[item] * t
-            let phi = xa < 1e-300 ? 1.0 : xa / Foundation.expm1(xa)
+            let phi = Self.phi(xa)
             if phi > 0 && sumPsi > 0 {
                 coefficient += scale * phi
                 gradient[item] += scale * phi

@@ -45,10 +45,29 @@ public enum GumbelTopK {
     public static func sampleWithKey(scores s: [Double], k: Int, stream: inout RandomStream)
         -> (items: [Int], kthKey: Double)
     {
+        guard let heap = select(scores: s, k: k, stream: &stream) else { return ([], -.infinity) }
+        return (heap.sortedDescending(), heap.keys[0])
+    }
+
+    /// `sampleWithKey` returning every selected item with its perturbed score
+    /// `v_i = s_i + g_i`, in the output order (decreasing `v`, ties toward the smaller
+    /// index); the last key is `v_K`. The same scan and the same stream advance, so the keys
+    /// are bitwise those the sampler compared: what an item-sharded sampler needs to merge
+    /// per-shard selections (`CAPGParallel`). Cost as `sampleWithKey`.
+    public static func sampleWithPerturbedKeys(scores s: [Double], k: Int, stream: inout RandomStream)
+        -> [(item: Int, key: Double)]
+    {
+        guard let heap = select(scores: s, k: k, stream: &stream) else { return [] }
+        return heap.sortedEntriesDescending()
+    }
+
+    /// The selection shared by `sampleWithKey` and `sampleWithPerturbedKeys`: the heap of
+    /// the `min(k, N)` best perturbed scores, or nil (stream untouched) when that is 0.
+    static func select(scores s: [Double], k: Int, stream: inout RandomStream) -> TopKHeap? {
         let n = s.count
         let kk = Swift.min(k, n)
         precondition(kk >= 0)
-        if kk == 0 { return ([], -.infinity) }
+        if kk == 0 { return nil }
         var heap = TopKHeap(capacity: kk)
         if stream.wordPosition % 4 != 0 {
             for i in 0..<kk {
@@ -69,7 +88,7 @@ public enum GumbelTopK {
                     }
                 }
             }
-            return (heap.sortedDescending(), heap.keys[0])
+            return heap
         }
         let firstBlock = UInt32(truncatingIfNeeded: stream.wordPosition / 4)
         let key = stream.key
@@ -142,7 +161,7 @@ public enum GumbelTopK {
             }
         }
         stream.advance(words: 2 * n)
-        return (heap.sortedDescending(), heap.keys[0])
+        return heap
     }
 
     /// The plain algorithm (a Gumbel draw for every item); the reference `sample` must match.
@@ -213,5 +232,11 @@ struct TopKHeap {
     @usableFromInline func sortedDescending() -> [Int] {
         let order = keys.indices.sorted { below(keys[$1], items[$1], keys[$0], items[$0]) }
         return order.map { items[$0] }
+    }
+
+    /// `(item, key)` pairs in the order of `sortedDescending`.
+    func sortedEntriesDescending() -> [(item: Int, key: Double)] {
+        let order = keys.indices.sorted { below(keys[$1], items[$1], keys[$0], items[$0]) }
+        return order.map { (items[$0], keys[$0]) }
     }
 }

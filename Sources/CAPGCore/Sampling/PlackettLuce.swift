@@ -47,13 +47,34 @@ public enum PlackettLuce {
             w.update(repeating: 0)
         }
         inPrefix = []
+        return (logNormalizers(prefixScores: prefix.map { s[$0] }, logRest: logRest), m)
+    }
+
+    /// `log Z_1 … log Z_K` from the prefix's own scores `s_{σ_1} … s_{σ_K}` and the tail
+    /// `logRest = log Σ_{j∉σ} e^{s_j}` (−∞ when σ covers every item):
+    /// `log Z_K = logaddexp(logRest, s_{σ_K})`, then `log Z_k = logaddexp(log Z_{k+1}, s_{σ_k})`.
+    /// No other score is needed, which is what lets an item-sharded caller, holding only its
+    /// shard's scores, form the normalizers from one reduced tail sum. O(K).
+    public static func logNormalizers(prefixScores: [Double], logRest: Double) -> [Double] {
+        let k = prefixScores.count
         var z = [Double](repeating: 0, count: k)
         var acc = logRest
         for i in stride(from: k - 1, through: 0, by: -1) {
-            acc = logAddExp(acc, s[prefix[i]])
+            acc = logAddExp(acc, prefixScores[i])
             z[i] = acc
         }
-        return (z, m)
+        return z
+    }
+
+    /// `r_k = Σ_{m≤k} e^{log Z_k − log Z_m}` for the normalizers `z = log Z_1 … log Z_K`
+    /// (`r_1 = 1`, `r_k = 1 + r_{k−1} e^{log Z_k − log Z_{k−1}}`), so that
+    /// `e^{s_j} H_k = e^{s_j − log Z_k} r_k` with every factor ≤ 1 where it matters. O(K).
+    public static func cumulativeRatios(logNormalizers z: [Double]) -> [Double] {
+        var r = [Double](repeating: 0, count: z.count)
+        for i in 0..<z.count {
+            r[i] = 1 + (i > 0 ? r[i - 1] * Foundation.exp(z[i] - z[i - 1]) : 0)
+        }
+        return r
     }
 
     @inlinable
@@ -88,12 +109,9 @@ public enum PlackettLuce {
         var w = [Double](repeating: 0, count: s.count)
         let (z, m) = w.withUnsafeMutableBufferPointer { logNormalizers(s, prefix: prefix, restWeights: $0) }
         // r[k] = Σ_{m≤k} exp(log Z_k − log Z_m), so that e^{s_j} H_k = e^{s_j − log Z_k} r[k].
-        var r = [Double](repeating: 0, count: k)
+        let r = cumulativeRatios(logNormalizers: z)
         var lp = 0.0
-        for i in 0..<k {
-            r[i] = 1 + (i > 0 ? r[i - 1] * Foundation.exp(z[i] - z[i - 1]) : 0)
-            lp += s[prefix[i]] - z[i]
-        }
+        for i in 0..<k { lp += s[prefix[i]] - z[i] }
         let zK = z[k - 1], rK = r[k - 1]
         gradient.withUnsafeMutableBufferPointer { g in
             // Items outside σ: e^{s_j − log Z_K} = w_j · e^{m − log Z_K} with m ≤ log Z_K, so

@@ -176,6 +176,7 @@ private final class PeerRankCommunicator: Communicator {
     var size: Int { 2 }
     var activity = ""
     func allgather(_ local: [Double]) -> [Double] { local + local }
+    func gather(_ local: [Float], root: Int) -> [Float] { local + local }
     func split(color: Int, key: Int) -> any Communicator { SingleProcessCommunicator() }
     func allreduceSum(_ buffer: inout [Float]) {
         floatReductions += 1

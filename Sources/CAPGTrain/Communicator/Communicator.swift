@@ -24,6 +24,9 @@ public protocol Communicator: AnyObject {
     func abort(message: String, code: Int32) -> Never
     /// Every rank's `local` (the same length on every rank), concatenated in rank order.
     func allgather(_ local: [Double]) -> [Double]
+    /// Every rank's `local` (lengths may differ) concatenated in rank order on `root`; other
+    /// ranks get an empty array.
+    func gather(_ local: [Float], root: Int) -> [Float]
     /// The sub-communicator of the ranks that pass the same `color`, ordered by `key` (then
     /// by rank): `MPI_Comm_split`. Collective over this communicator.
     func split(color: Int, key: Int) -> any Communicator

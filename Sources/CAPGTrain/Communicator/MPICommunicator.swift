@@ -165,6 +165,40 @@ public final class MPICommunicator: Communicator {
         }
     }
 
+    /// Lengths first (an allgather of one double per rank), then one `MPI_Igatherv` per piece
+    /// of ≤ `maxChunkElements` elements of the longest contribution.
+    public func gather(_ local: [Float], root: Int) -> [Float] {
+        let counts = allgather([Double(local.count)]).map { Int($0) }
+        let total = counts.reduce(0, +), longest = counts.max() ?? 0
+        var out = [Float](repeating: 0, count: rank == root ? total : 0)
+        var offsets = [Int](repeating: 0, count: size)
+        for r in 1..<max(1, size) { offsets[r] = offsets[r - 1] + counts[r - 1] }
+        var start = 0
+        while start < longest {
+            let piece = min(longest - start, maxChunkElements)
+            var pieceCounts = counts.map { Int32(max(0, min(piece, $0 - start))) }
+            var pieceOffsets = [Int32](repeating: 0, count: size)
+            var scratch = [Float](repeating: 0, count: rank == root ? pieceCounts.reduce(0) { $0 + Int($1) } : 0)
+            for r in 1..<max(1, size) { pieceOffsets[r] = pieceOffsets[r - 1] + pieceCounts[r - 1] }
+            let mine = Int(pieceCounts[rank])
+            local.withUnsafeBufferPointer { l in
+                scratch.withUnsafeMutableBufferPointer { sc in
+                    var request: MPI_Request? = capg_mpi_request_null()
+                    _ = MPI_Igatherv(mine > 0 ? UnsafeRawPointer(l.baseAddress! + start) : nil, Int32(mine), capg_mpi_float(),
+                                     sc.baseAddress, &pieceCounts, &pieceOffsets, capg_mpi_float(), Int32(root), comm, &request)
+                    complete(&request, collective: "gather of \(total) floats to rank \(root)")
+                }
+            }
+            if rank == root {
+                for r in 0..<size where pieceCounts[r] > 0 {
+                    for j in 0..<Int(pieceCounts[r]) { out[offsets[r] + start + j] = scratch[Int(pieceOffsets[r]) + j] }
+                }
+            }
+            start += piece
+        }
+        return out
+    }
+
     public func barrier() {
         var request: MPI_Request? = capg_mpi_request_null()
         _ = MPI_Ibarrier(comm, &request)

@@ -12,6 +12,7 @@ public final class SingleProcessCommunicator: Communicator {
     public func barrier() {}
     public func broadcast(_ buffer: inout [UInt8], root: Int) {}
     public func allgather(_ local: [Double]) -> [Double] { local }
+    public func gather(_ local: [Float], root: Int) -> [Float] { local }
     public func split(color: Int, key: Int) -> any Communicator { SingleProcessCommunicator() }
     public func abort(message: String, code: Int32) -> Never {
         FileHandle.standardError.write(Data("capg: error: \(message)\n".utf8))

@@ -44,7 +44,7 @@ struct HeaderFields {
         var c = TrainingConfig()
         do {
             try c.apply(json: Data(text(h.config_json).utf8), source: "the checkpoint's config")
-            try c.validate()
+            try c.validate(ranks: max(1, Int(clamping: h.ranks)))  // as valid when written, on the writer's ranks
         } catch {
             throw bad("config: \(error)")
         }

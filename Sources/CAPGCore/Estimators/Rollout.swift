@@ -30,8 +30,22 @@ public struct RolloutSampler: Sendable {
     public func sample<Q: RankingQuery>(
         scores: [Double], query: Q, seed: UInt64, step: Int, queryID: Int, sample: Int
     ) -> Rollout {
-        var noise = RandomStream(RandomKey(seed: seed, purpose: .candidateSampling, step: step, query: queryID, sample: sample))
+        var noise = Self.candidateStream(seed: seed, step: step, queryID: queryID, sample: sample)
         let (sigma, kth) = GumbelTopK.sampleWithKey(scores: scores, k: k, stream: &noise)
+        return finish(candidates: sigma, kthKey: kth, query: query, seed: seed, step: step, queryID: queryID, sample: sample)
+    }
+
+    /// The candidate-sampling noise stream of one rollout (item i's Gumbel noise is its i-th draw).
+    public static func candidateStream(seed: UInt64, step: Int, queryID: Int, sample: Int) -> RandomStream {
+        RandomStream(RandomKey(seed: seed, purpose: .candidateSampling, step: step, query: queryID, sample: sample))
+    }
+
+    /// The rest of a rollout once σ is drawn (by `sample`, or by an item-sharded sampler
+    /// whose merged σ is the same): the LSR's pick and the reward, from their own streams.
+    /// O(K) plus the LSR's cost.
+    public func finish<Q: RankingQuery>(
+        candidates sigma: [Int], kthKey kth: Double, query: Q, seed: UInt64, step: Int, queryID: Int, sample: Int
+    ) -> Rollout {
         var choice = RandomStream(RandomKey(seed: seed, purpose: .lateStageChoice, step: step, query: queryID, sample: sample))
         let pos = lsr.choose(candidates: sigma, query: query, stream: &choice)
         var rs = RandomStream(RandomKey(seed: seed, purpose: .reward, step: step, query: queryID, sample: sample))

@@ -42,7 +42,7 @@ public struct PolicyEvaluator: Sendable {
     /// Value and recall of one context with ESR scores `s`; `favourite` is `a*(x)`.
     public func evaluate<Q: RankingQuery>(scores s: [Double], query: Q, queryID: Int, favourite: Int) -> EvaluationSums {
         let n = s.count
-        if PrefixEnumeration.count(n: n, k: k) <= Self.exactLimit {
+        if enumerates(items: n) {
             var v = 0.0, rec = 0.0
             PrefixEnumeration.forEach(n: n, k: k) { sigma in
                 let p = Foundation.exp(PlackettLuce.logProbability(scores: s, prefix: sigma))
@@ -53,12 +53,21 @@ public struct PolicyEvaluator: Sendable {
         }
         var v = 0.0, rec = 0.0
         for m in 0..<samples {
-            var noise = RandomStream(RandomKey(seed: seed, purpose: .evaluationSampling, query: queryID, sample: m))
+            var noise = noiseStream(queryID: queryID, sample: m)
             let sigma = GumbelTopK.sample(scores: s, k: k, stream: &noise)
             v += lsr.setValue(candidates: sigma, query: query)
             if sigma.contains(favourite) { rec += 1 }
         }
         return EvaluationSums(value: v / Double(samples), recall: rec / Double(samples), count: 1)
+    }
+
+    /// True when `evaluate` enumerates every prefix for N items (else Monte Carlo).
+    public func enumerates(items n: Int) -> Bool { PrefixEnumeration.count(n: n, k: k) <= Self.exactLimit }
+
+    /// The Gumbel noise of Monte-Carlo sample m of an evaluation context (the same at every
+    /// evaluation: common random numbers).
+    public func noiseStream(queryID: Int, sample m: Int) -> RandomStream {
+        RandomStream(RandomKey(seed: seed, purpose: .evaluationSampling, query: queryID, sample: m))
     }
 
     /// The value of the uniformly random ESR on one context (same noise as `evaluate`).

@@ -325,12 +325,8 @@ public struct StepBenchmark: Sendable {
         return c
     }
 
-    /// Peak resident set size of this process in bytes (`ru_maxrss` is in KiB on Linux).
-    public static func peakRSS() -> Int {
-        var ru = rusage()
-        getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &ru)
-        return Int(ru.ru_maxrss) * 1024
-    }
+    /// Peak resident set size of this process in bytes.
+    public static func peakRSS() -> Int { PeakMemory.residentBytes() }
 
     /// Monotonic seconds.
     static func now() -> Double {

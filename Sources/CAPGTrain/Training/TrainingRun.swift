@@ -30,6 +30,13 @@ public struct RunSummary: Sendable {
     public var checkpointWriteMBPerSecond = 0.0
     /// NDCG@K of the ESR's ranking at the last evaluation (LETOR data only).
     public var ndcg: Double?
+    /// The process grid (item shards S, query groups Q = P/S).
+    public var itemShards = 1
+    public var queryGroups = 1
+    /// Peak resident memory of the largest rank (bytes), and the bytes rank 0 contributed to
+    /// collectives in its last step.
+    public var peakRSSBytesMaxRank = 0
+    public var commBytesPerStep = 0
 
     public var json: [String: Any] {
         ["final_value": finalValue, "final_normalized_value": finalNormalizedValue, "recall": recall,
@@ -39,7 +46,9 @@ public struct RunSummary: Sendable {
          "mean_reward_last": meanRewardLast, "replica_checks_passed": replicaChecks,
          "completed": completed, "resumed_from_step": resumedFromStep.map { $0 as Any } ?? NSNull(),
          "segments": segments, "checkpoints_written": checkpointsWritten,
-         "checkpoint_write_mb_per_s": checkpointWriteMBPerSecond, "ndcg": ndcg.map { $0 as Any } ?? NSNull()]
+         "checkpoint_write_mb_per_s": checkpointWriteMBPerSecond, "ndcg": ndcg.map { $0 as Any } ?? NSNull(),
+         "item_shards": itemShards, "query_groups": queryGroups, "peak_rss_bytes_max_rank": peakRSSBytesMaxRank,
+         "comm_bytes_per_step": commBytesPerStep]
     }
 }
 
@@ -96,8 +105,10 @@ public struct TrainingRun {
     public func run(communicator: any Communicator) throws -> RunSummary {
         let wallStart = Date()
         defer { rewardSource?.close() }
-        let trainer = try Trainer(config: config, task: task ?? SyntheticTask(config: config), communicator: communicator)
-        trainer.rewardSource = rewardSource
+        let trainer: any TrainingEngine = config.itemShards > 1
+            ? try ShardedTrainer(config: config, world: communicator)
+            : try Trainer(config: config, task: task ?? SyntheticTask(config: config), communicator: communicator)
+        if rewardSource != nil { trainer.rewardSource = rewardSource }
         if stopOnSignal { trainer.localStopRequest = { StopSignal.received != nil } }
         var progress = RunProgress()
         if let resume {
@@ -111,9 +122,10 @@ public struct TrainingRun {
         try dir?.writeJSON("config.json", Self.configJSON(config))
         let reporter = (root && !quiet) ? ProgressReporter(total: config.steps) : nil
         if root && !quiet {
-            print(String(format: "capg: %@ (inclusion %@) K=%d N=%d d=%d B=%d on %d rank(s); random ESR value %.4f, oracle %.4f",
+            let grid = config.itemShards > 1 ? " (\(communicator.size / config.itemShards) query group(s) × \(config.itemShards) item shards)" : ""
+            print(String(format: "capg: %@ (inclusion %@) K=%d N=%d d=%d B=%d on %d rank(s)%@; random ESR value %.4f, oracle %.4f",
                          config.estimator.rawValue, config.inclusion.rawValue, config.k, config.items, config.dim,
-                         config.batchSize, communicator.size, trainer.randomValue, trainer.oracleValue))
+                         config.batchSize, communicator.size, grid, trainer.randomValue, trainer.oracleValue))
         }
         // The last evaluation: carried over from the checkpoint when it was computed on the
         // same evaluation set, else evaluated now (the value of the restored parameters).
@@ -130,10 +142,10 @@ public struct TrainingRun {
         let priorWall = progress.wallSeconds
 
         let dataTensors = task?.dataTensors ?? []
-        func snapshot() -> TrainingSnapshot {
+        func snapshot(_ state: TrainerState? = nil) -> TrainingSnapshot {
             var p = progress
             p.wallSeconds = priorWall + Date().timeIntervalSince(wallStart)
-            return TrainingSnapshot(config: config, ranks: communicator.size, state: trainer.exportState(), progress: p,
+            return TrainingSnapshot(config: config, ranks: communicator.size, state: state ?? trainer.exportState(), progress: p,
                                     dataTensors: dataTensors)
         }
 
@@ -160,15 +172,19 @@ public struct TrainingRun {
                     try dir.append(row: row)
                 } catch {
                     // A full disk or vanished directory: keep the training state if possible.
-                    throw Self.withFinalCheckpoint(error, sink: checkpointSink, step: trainer.step, snapshot: snapshot)
+                    // (Only where rank 0 holds the whole state: a sharded export is collective.)
+                    throw Self.withFinalCheckpoint(error, sink: trainer.exportsLocally ? checkpointSink : nil,
+                                                   step: trainer.step, snapshot: { snapshot() })
                 }
             }
             reporter?.report(step: m.step + 1, reward: m.meanReward, evaluation: m.evaluation, lastEvaluation: last)
             let due = m.stopRequested || trainer.step == config.steps
                 || (config.checkpointEvery > 0 && trainer.step % config.checkpointEvery == 0)
+            // Every rank exports (collective when sharded: the state is gathered to rank 0).
+            let state = due ? trainer.exportState() : nil
             if due, let sink = checkpointSink {
                 communicator.activity = "writing the checkpoint of step \(trainer.step)"
-                let report = try sink.write(snapshot())
+                let report = try sink.write(snapshot(state))
                 written += 1; writeBytes += report.bytes; writeSeconds += report.seconds
                 if !quiet {
                     print(String(format: "checkpoint: step %d → %@ (%.1f MB in %.3f s, %.0f MB/s)", trainer.step, report.path,
@@ -185,7 +201,7 @@ public struct TrainingRun {
             ranks: communicator.size, wallSeconds: priorWall + Date().timeIntervalSince(wallStart),
             computeSeconds: progress.computeSeconds, allreduceSeconds: progress.allreduceSeconds,
             optimizerSeconds: progress.optimizerSeconds, ioSeconds: progress.ioSeconds,
-            paramFingerprint: SHA256.hex(floats: trainer.parameters), meanRewardLast: progress.meanRewardLast,
+            paramFingerprint: trainer.parameterFingerprint(), meanRewardLast: progress.meanRewardLast,
             replicaChecks: trainer.replicasChecked)
         summary.completed = !stopped
         summary.ndcg = last.ndcg
@@ -193,6 +209,12 @@ public struct TrainingRun {
         summary.segments = progress.segments
         summary.checkpointsWritten = written
         summary.checkpointWriteMBPerSecond = writeSeconds > 0 ? Double(writeBytes) / 1e6 / writeSeconds : 0
+        summary.itemShards = config.itemShards
+        summary.queryGroups = communicator.size / max(1, config.itemShards)
+        summary.commBytesPerStep = trainer.commBytesPerStep
+        var rss = [Double(PeakMemory.residentBytes())]
+        communicator.allreduceMax(&rss)
+        summary.peakRSSBytesMaxRank = Int(rss[0])
         try dir?.writeJSON("summary.json", summary.json)
         return summary
     }

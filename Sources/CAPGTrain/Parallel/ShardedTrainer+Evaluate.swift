@@ -1,0 +1,129 @@
+import CAPGCore
+import CAPGParallel
+import Foundation
+
+/// Evaluation and the random/oracle reference values on an item-sharded row, with the
+/// single-process evaluator's noise and enumeration rule, so the numbers are the same; cost
+/// per rank O(N/S) per evaluation query (plus one small all-gather per chunk).
+extension ShardedTrainer {
+    /// Evaluation queries per chunk (bounds score memory to 64 × N/S).
+    static let evaluationChunk = 64
+
+    /// Value and recall sums of the ESR whose shard rows are `rows` on the queries of `c`
+    /// (`PolicyEvaluator.evaluate` on the full rows). Monte Carlo: a local Gumbel-top-K per
+    /// (query, sample) with the evaluator's noise, one all-gather, the exact merge. When the
+    /// evaluator enumerates (tiny N), the full rows are gathered instead (N is tiny then).
+    func evaluationSums(rows: [[Double]], queries: [SyntheticQuery], ids: [Int], favourites: [Int]) throws -> EvaluationSums {
+        var total = EvaluationSums()
+        let n = config.items, k = config.k
+        if evaluator.enumerates(items: n) {
+            let width = (n + grid.itemShards - 1) / grid.itemShards
+            var payload = [Double](repeating: 0, count: rows.count * width)
+            for (i, r) in rows.enumerated() { for j in r.indices { payload[i * width + j] = r[j] } }
+            let all = allgather(payload, grid.items)
+            for i in rows.indices {
+                var full = [Double]()
+                full.reserveCapacity(n)
+                for s in shard.all {
+                    let base = s.index * payload.count + i * width
+                    full += all[base..<(base + s.count)]
+                }
+                total = total + evaluator.evaluate(scores: full, query: queries[i], queryID: ids[i], favourite: favourites[i])
+            }
+            return total
+        }
+        let m = evaluator.samples, width = ShardCandidate.packedWidth * k
+        var payload = [Double]()
+        payload.reserveCapacity(rows.count * m * width)
+        for i in rows.indices {
+            for s in 0..<m {
+                var stream = evaluator.noiseStream(queryID: ids[i], sample: s)
+                payload += ShardCandidate.pack(try ShardedGumbelTopK.localTopK(scores: rows[i], shard: shard, k: k, stream: &stream), k: k)
+            }
+        }
+        let all = allgather(payload, grid.items)
+        for i in rows.indices {
+            var v = 0.0, rec = 0.0
+            for s in 0..<m {
+                let offset = (i * m + s) * width
+                let lists = try (0..<grid.itemShards).map { r in
+                    try ShardCandidate.unpack(Array(all[(r * payload.count + offset)..<(r * payload.count + offset + width)]))
+                }
+                let sigma = ShardedGumbelTopK.merge(lists, k: k).items
+                v += evaluator.lsr.setValue(candidates: sigma, query: queries[i])
+                if sigma.contains(favourites[i]) { rec += 1 }
+            }
+            total = total + EvaluationSums(value: v / Double(m), recall: rec / Double(m), count: 1)
+        }
+        return total
+    }
+
+    /// The oracle ESR's candidates (top-K by LSR score, ties toward the smaller item) of each
+    /// query: local top-K of the shard's LSR scores, one all-gather, merge. Its first item is
+    /// the LSR favourite. O(n_s·dx) per query.
+    func oracleSets(queries: [SyntheticQuery]) throws -> [[Int]] {
+        let k = config.k, width = ShardCandidate.packedWidth * k
+        var payload = [Double]()
+        for q in queries {
+            let l = shard.range.map { q.lateStageScore(of: $0) }
+            let top = GumbelTopK.topK(l, k: k).map { ShardCandidate(item: shard.lo + $0, key: l[$0], score: l[$0]) }
+            payload += ShardCandidate.pack(top, k: k)
+        }
+        let all = allgather(payload, grid.items)
+        return try queries.indices.map { i in
+            let lists = try (0..<grid.itemShards).map { r in
+                try ShardCandidate.unpack(Array(all[(r * payload.count + i * width)..<(r * payload.count + (i + 1) * width)]))
+            }
+            return ShardedGumbelTopK.merge(lists, k: k).items
+        }
+    }
+
+    /// Random-ESR and oracle-ESR values and the LSR favourites of this group's evaluation
+    /// queries (world sums; shard 0 of each group counts). Called once at start-up.
+    func computeBaselines() throws {
+        var sums = [Double](repeating: 0, count: 4)
+        var favourites = [Int]()
+        var start = 0
+        while start < evalIDs.count {
+            let ids = Array(evalIDs[start..<min(start + Self.evaluationChunk, evalIDs.count)])
+            let queries = ids.map { environment.query(id: $0, evaluation: true) }
+            let oracle = try oracleSets(queries: queries)
+            let fav = oracle.map { $0.first ?? 0 }
+            favourites += fav
+            let zero = [[Double]](repeating: [Double](repeating: 0, count: shard.count), count: ids.count)
+            let rnd = try evaluationSums(rows: zero, queries: queries, ids: ids, favourites: fav)
+            sums[0] += rnd.value; sums[1] += rnd.recall; sums[3] += rnd.count
+            for (i, set) in oracle.enumerated() { sums[2] += evaluator.lsr.setValue(candidates: set, query: queries[i]) }
+            start += ids.count
+        }
+        evalFavourites = favourites
+        if grid.shard != 0 { sums = [0, 0, 0, 0] }
+        grid.world.allreduceSum(&sums)
+        randomValue = sums[0] / max(sums[3], 1)
+        randomRecall = sums[1] / max(sums[3], 1)
+        oracleValue = sums[2] / max(sums[3], 1)
+    }
+
+    public func evaluate() -> StepMetrics.Evaluation {
+        var total = EvaluationSums()
+        var start = 0
+        do {
+            while start < evalIDs.count {
+                let end = min(start + Self.evaluationChunk, evalIDs.count)
+                let c = forward(Array(evalIDs[start..<end]), evaluation: true)
+                total = total + (try evaluationSums(rows: c.rows, queries: c.queries, ids: c.ids,
+                                                    favourites: Array(evalFavourites[start..<end])))
+                start = end
+            }
+        } catch {
+            // Only a malformed payload can throw here (a programming error): end the job.
+            grid.world.abort(message: "item-sharded evaluation: \(error)", code: 1)
+        }
+        var sums = grid.shard == 0 ? [total.value, total.recall, total.count] : [0, 0, 0]
+        grid.world.allreduceSum(&sums)
+        let v = sums[0] / max(sums[2], 1)
+        let denom = oracleValue - randomValue
+        return StepMetrics.Evaluation(value: v, normalizedValue: denom != 0 ? (v - randomValue) / denom : 0,
+                                      recall: sums[1] / max(sums[2], 1))
+    }
+}

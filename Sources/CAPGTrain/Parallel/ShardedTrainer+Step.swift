@@ -1,0 +1,299 @@
+import CAPGCore
+import CAPGParallel
+import Foundation
+
+/// One chunk of the group's queries after the forward phase: contexts X (c×dx), the query
+/// tower's output U (c×d) and the shard's scores, as Float (for the backward GEMMs) and as
+/// Double rows (what the estimators read).
+struct ShardedChunk {
+    var ids: [Int]
+    var queries: [SyntheticQuery]
+    var contexts: [Float]
+    var user: [Float]
+    var rows: [[Double]]
+    var count: Int { ids.count }
+}
+
+/// The rollouts of a chunk: per query, per sample, the merged candidates (with raw scores)
+/// and the completed rollout (LSR pick and reward), identical on every rank of the group.
+struct ShardedRollouts {
+    var samples: [[CandidateSample]]
+    var rollouts: [[Rollout]]
+}
+
+extension ShardedTrainer {
+    /// Query ids of query group q's share of the global batch at `step`: the synthetic task's
+    /// rule with the Q groups in the role of ranks, so the union is the same global batch.
+    func groupBatch(step: Int) -> [Int] {
+        let b = config.batchSize, per = b / grid.queryGroups
+        return (grid.group * per..<(grid.group + 1) * per).map { (step * b + $0) % config.queries }
+    }
+
+    public func trainStep() throws -> StepMetrics {
+        let t0 = Date()
+        lastStepCommBytes = 0
+        let ids = groupBatch(step: step)
+        let chunk = config.queryChunk > 0 ? config.queryChunk : max(1, ids.count)
+        var gradient = [Float](repeating: 0, count: parameters.count)
+        var rewardSum = 0.0, sampleCount = 0.0
+        var start = 0
+        while start < ids.count {
+            let c = forward(Array(ids[start..<min(start + chunk, ids.count)]), evaluation: false)
+            let drawn = try rollouts(c)
+            let g = try estimate(c, drawn)
+            backward(c, scoreGradient: g, into: &gradient)
+            for rs in drawn.rollouts { for r in rs { rewardSum += r.reward; sampleCount += 1 } }
+            start += chunk
+        }
+        let t1 = Date()
+        let norm2 = reduce(&gradient)
+        // Metric sums: the rollouts are replicated inside a group, so shard 0 alone counts them.
+        let counts = grid.shard == 0
+        var sums = [counts ? rewardSum : 0, counts ? sampleCount : 0, localStopRequest() ? 1 : 0, norm2]
+        allreduceSum(&sums, grid.world)
+        let t2 = Date()
+        optimizer.ascend(parameters: &parameters, gradient: gradient)
+        let mean = sums[0] / max(sums[1], 1)
+        runningBaseline = step == 0 ? mean : config.baselineDecay * runningBaseline + (1 - config.baselineDecay) * mean
+        let t3 = Date()
+        var metrics = StepMetrics(step: step, meanReward: mean, gradientNorm: sums[3].squareRoot(),
+                                  runningBaseline: runningBaseline, computeSeconds: t1.timeIntervalSince(t0),
+                                  allreduceSeconds: t2.timeIntervalSince(t1), optimizerSeconds: t3.timeIntervalSince(t2),
+                                  evaluation: nil)
+        metrics.stopRequested = sums[2] > 0
+        if !sums[3].isFinite { throw TrainingError.nonFiniteParameters(step: step) }
+        step += 1
+        if config.checkEvery > 0 && (step % config.checkEvery == 0 || step == config.steps) { try checkReplicas() }
+        if step % config.evalEvery == 0 || step == config.steps { metrics.evaluation = evaluate() }
+        return metrics
+    }
+
+    /// **Forward.** `U = X Wᵀ`, `S_s = U E_sᵀ + b_s` for a chunk (two GEMMs), rows widened to
+    /// Double once. O(c·(dx·d + n_s·d)).
+    func forward(_ ids: [Int], evaluation: Bool) -> ShardedChunk {
+        let c = ids.count, ns = shard.count, d = config.dim, dx = config.contextDim
+        let queries = ids.map { environment.query(id: $0, evaluation: evaluation) }
+        var x = [Float](repeating: 0, count: c * dx), u = [Float](repeating: 0, count: c * d)
+        for (r, q) in queries.enumerated() { for j in 0..<dx { x[r * dx + j] = Float(q.context[j]) } }
+        var scores = [Float](repeating: 0, count: c * ns)
+        parameters.withUnsafeBufferPointer { p in
+            x.withUnsafeBufferPointer { xb in
+                u.withUnsafeMutableBufferPointer { ub in
+                    scores.withUnsafeMutableBufferPointer { sb in
+                        esr.forward(parameters: p, contexts: xb, batch: c, user: ub, scores: sb)
+                    }
+                }
+            }
+        }
+        let rows = (0..<c).map { r in (0..<ns).map { Double(scores[r * ns + $0]) } }
+        return ShardedChunk(ids: ids, queries: queries, contexts: x, user: u, rows: rows)
+    }
+
+    /// **Rollouts.** A local Gumbel-top-K per (query, sample) with the rollout's own noise
+    /// stream (item i's noise is the stream's i-th draw, as in the single-process sampler),
+    /// one all-gather of 3K doubles per (query, sample) inside the item group, the exact
+    /// merge, then the LSR pick and the reward (`RolloutSampler.finish`).
+    func rollouts(_ c: ShardedChunk) throws -> ShardedRollouts {
+        let k = config.k, m = config.samples, width = ShardCandidate.packedWidth * k
+        var payload = [Double]()
+        payload.reserveCapacity(c.count * m * width)
+        for qi in 0..<c.count {
+            for s in 0..<m {
+                var stream = RolloutSampler.candidateStream(seed: config.seed, step: step, queryID: c.ids[qi], sample: s)
+                payload += ShardCandidate.pack(try ShardedGumbelTopK.localTopK(scores: c.rows[qi], shard: shard, k: k, stream: &stream), k: k)
+            }
+        }
+        let gathered = allgather(payload, grid.items)
+        var samples = [[CandidateSample]](), drawn = [[Rollout]]()
+        for qi in 0..<c.count {
+            var qs = [CandidateSample](), qr = [Rollout]()
+            for s in 0..<m {
+                let offset = (qi * m + s) * width
+                let lists = try (0..<grid.itemShards).map { r in
+                    try ShardCandidate.unpack(Array(gathered[(r * payload.count + offset)..<(r * payload.count + offset + width)]))
+                }
+                let sample = ShardedGumbelTopK.merge(lists, k: k)
+                qs.append(sample)
+                qr.append(estimator.sampler.finish(candidates: sample.items, kthKey: sample.kthKey, query: c.queries[qi],
+                                                   seed: config.seed, step: step, queryID: c.ids[qi], sample: s))
+            }
+            samples.append(qs); drawn.append(qr)
+        }
+        return ShardedRollouts(samples: samples, rollouts: drawn)
+    }
+
+    /// **Estimate.** `∂J/∂s` for the shard's items of every query of the chunk (c × n_s
+    /// floats, the scale 1/B of the global batch included), with the estimator's sums over all
+    /// N items reduced inside the item group, batched over the chunk.
+    func estimate(_ c: ShardedChunk, _ d: ShardedRollouts) throws -> [Float] {
+        let ns = shard.count, m = config.samples
+        let perSample = 1 / Double(config.batchSize) / Double(m)
+        var g = [[Double]](repeating: [], count: c.count)
+        func row(_ qi: Int) -> Int { if g[qi].isEmpty { g[qi] = [Double](repeating: 0, count: ns) }; return qi }
+        switch estimator.kind {
+        case .vpg, .topk:
+            // (query, sample, weight) with a nonzero weight; the tail partition excludes σ.
+            var entries: [(qi: Int, s: Int, weight: Double)] = []
+            for qi in 0..<c.count {
+                let rs = d.rollouts[qi], total = rs.reduce(0) { $0 + $1.reward }
+                for (s, r) in rs.enumerated() {
+                    var w = r.reward
+                    if estimator.kind == .vpg {
+                        switch estimator.baseline {
+                        case .none: break
+                        case .mean: w -= runningBaseline
+                        case .loo: w -= rs.count > 1 ? (total - r.reward) / Double(rs.count - 1) : 0
+                        }
+                    }
+                    if w != 0 { entries.append((qi, s, w)) }
+                }
+            }
+            if entries.isEmpty { break }
+            var maxima = try entries.map {
+                try ShardedLogSumExp.localMax(scores: c.rows[$0.qi], shard: shard, excluding: d.samples[$0.qi][$0.s].items)
+            }
+            allreduceMax(&maxima, grid.items)
+            var sums = try entries.enumerated().map { (e, x) in
+                try ShardedLogSumExp.localSum(scores: c.rows[x.qi], shard: shard, excluding: d.samples[x.qi][x.s].items,
+                                              shift: maxima[e])
+            }
+            allreduceSum(&sums, grid.items)
+            for (e, x) in entries.enumerated() {
+                let sample = d.samples[x.qi][x.s], partition = LogPartition(restMax: maxima[e], restSum: sums[e])
+                let qi = row(x.qi)
+                if estimator.kind == .vpg {
+                    try ShardedPlackettLuce.accumulateShardGradient(
+                        prefix: sample.items, prefixScores: sample.scores, logRest: partition.logRest, scores: c.rows[qi],
+                        shard: shard, scale: perSample * x.weight, into: &g[qi])
+                } else {
+                    try ShardedTopKCorrection.accumulateShardGradient(
+                        chosen: d.rollouts[qi][x.s].chosen, partition: partition, excluded: sample.items,
+                        excludedScores: sample.scores, k: config.k, scores: c.rows[qi], shard: shard,
+                        scale: perSample * x.weight, into: &g[qi])
+                }
+            }
+        case .distill:
+            for qi in 0..<c.count {
+                for (s, sample) in d.samples[qi].enumerated() {
+                    let target = estimator.sampler.lsr.probabilities(candidates: sample.items, query: c.queries[qi])
+                    _ = s
+                    try ShardedDistillation.accumulateShardGradient(
+                        candidates: sample.items, candidateScores: sample.scores, target: target, shard: shard,
+                        scale: perSample, into: &g[row(qi)])
+                }
+            }
+        case .capg:
+            try estimateThreshold(c, d, perSample: perSample, into: &g)
+        }
+        var out = [Float](repeating: 0, count: c.count * ns)
+        for qi in 0..<c.count where !g[qi].isEmpty {
+            var bad = false
+            for j in 0..<ns {
+                let v = Float(g[qi][j])
+                out[qi * ns + j] = v
+                if !v.isFinite { bad = true }
+            }
+            if bad { throw TrainingError.nonFiniteGradient(rank: grid.world.rank, step: step, query: c.ids[qi]) }
+        }
+        return out
+    }
+
+    /// CA-PG with the threshold inclusion model: per active query (a rollout with a nonzero
+    /// reward) the global max and Σ e^{s − max} (one max-reduce and one sum-reduce of c
+    /// doubles), the Newton rounds of `ThresholdDriver` (5 doubles per query per round), the
+    /// ψ rescue where needed, then each shard's gradient entries. The solve starts from the
+    /// first rollout's K-th arrival time, as the single-process estimator does.
+    private func estimateThreshold(_ c: ShardedChunk, _ d: ShardedRollouts, perSample: Double, into g: inout [[Double]]) throws {
+        let active = (0..<c.count).filter { qi in d.rollouts[qi].contains { $0.reward != 0 } }
+        if active.isEmpty { return }
+        let rows = active.map { c.rows[$0] }
+        var shifts = try ShardedLogSumExp.localMaxima(rows: rows, shard: shard)
+        allreduceMax(&shifts, grid.items)
+        var sums = try ShardedLogSumExp.localSums(rows: rows, shard: shard, shifts: shifts)
+        allreduceSum(&sums, grid.items)
+        let hints: [Double?] = active.enumerated().map { (i, qi) in d.rollouts[qi].first?.kthPerturbedScore.map { shifts[i] - $0 } }
+        var driver = ThresholdDriver(k: config.k, itemCount: config.items, logSumWeights: sums.map { Foundation.log($0) },
+                                     logHints: hints)
+        while !driver.isFinished {
+            var payload = try ShardedThresholdInclusion.localMomentsPayload(rows: rows, shard: shard, shifts: shifts,
+                                                                            points: driver.evaluationPoints)
+            allreduceSum(&payload, grid.items)
+            try driver.step(ThresholdMoments.unpack(payload))
+        }
+        let solutions = driver.solutions.map { $0! }
+        // ψ rescue (only where every ψ underflowed): one max and one sum over the shards.
+        let rescue = solutions.indices.filter { solutions[$0].needsPsiRescue }
+        var psi = [PsiNormalization?](repeating: nil, count: solutions.count)
+        if !rescue.isEmpty {
+            var logMax = try rescue.map {
+                try ShardedThresholdInclusion.localLogPsiMax(scores: rows[$0], shard: shard, shift: shifts[$0], logT: solutions[$0].logT)
+            }
+            allreduceMax(&logMax, grid.items)
+            var psiSums = try rescue.enumerated().map { (e, i) in
+                try ShardedThresholdInclusion.localPsiSum(scores: rows[i], shard: shard, shift: shifts[i],
+                                                          logT: solutions[i].logT, logShift: logMax[e])
+            }
+            allreduceSum(&psiSums, grid.items)
+            for (e, i) in rescue.enumerated() { psi[i] = PsiNormalization(logShift: logMax[e], sum: psiSums[e]) }
+        }
+        for (i, qi) in active.enumerated() {
+            let chosen = d.rollouts[qi].enumerated().filter { $0.element.reward != 0 }.map { (s, r) in
+                (item: r.chosen, score: d.samples[qi][s].scores[r.chosenPosition], scale: perSample * r.reward)
+            }
+            if g[qi].isEmpty { g[qi] = [Double](repeating: 0, count: shard.count) }
+            try ShardedThresholdInclusion.accumulateShardGradient(
+                chosen: chosen, scores: rows[i], shard: shard, shift: shifts[i], solution: solutions[i], psi: psi[i], into: &g[qi])
+        }
+    }
+
+    /// **Backward.** Adds `∂b_s = Σ_rows G`, `∂E_s = Gᵀ U` and this shard's part of
+    /// `∂W = (G E_s)ᵀ X` to `gradient` (`[W | E_s | b_s]`). O(c·n_s·d).
+    func backward(_ c: ShardedChunk, scoreGradient g: [Float], into gradient: inout [Float]) {
+        guard c.count > 0 else { return }
+        var scratch = [Float](repeating: 0, count: c.count * config.dim)
+        parameters.withUnsafeBufferPointer { p in
+            c.contexts.withUnsafeBufferPointer { x in
+                c.user.withUnsafeBufferPointer { u in
+                    g.withUnsafeBufferPointer { gb in
+                        gradient.withUnsafeMutableBufferPointer { out in
+                            scratch.withUnsafeMutableBufferPointer { sc in
+                                esr.backward(parameters: p, contexts: x, user: u, scoreGradient: gb, batch: c.count,
+                                             gradient: out, scratch: sc)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// **Reduce.** ∂W (partial per shard and per group) summed over all P ranks; the shard's
+    /// ∂E_s, ∂b_s summed over its Q replicas (never an N×d reduction). Returns this rank's
+    /// share of ‖∇θ‖² (world rank 0 counts ∂W, query group 0 counts its shard's rows), which
+    /// the metric allreduce completes.
+    func reduce(_ gradient: inout [Float]) -> Double {
+        var gW = Array(gradient[0..<wCount])
+        if grid.queryGroups > 1 { allreduceSum(&gradient, grid.replicas) }
+        allreduceSum(&gW, grid.world)
+        for i in 0..<wCount { gradient[i] = gW[i] }
+        var norm2 = 0.0
+        if grid.world.rank == 0 { for v in gW { norm2 += Double(v) * Double(v) } }
+        if grid.group == 0 { for v in gradient[wCount...] { norm2 += Double(v) * Double(v) } }
+        return norm2
+    }
+
+    // Collectives that also count this rank's contribution in `lastStepCommBytes`.
+    func allreduceSum(_ b: inout [Float], _ comm: any Communicator) {
+        if comm.size > 1 { lastStepCommBytes += 4 * b.count; comm.allreduceSum(&b) }
+    }
+    func allreduceSum(_ b: inout [Double], _ comm: any Communicator) {
+        if comm.size > 1 { lastStepCommBytes += 8 * b.count; comm.allreduceSum(&b) }
+    }
+    func allreduceMax(_ b: inout [Double], _ comm: any Communicator) {
+        if comm.size > 1 { lastStepCommBytes += 8 * b.count; comm.allreduceMax(&b) }
+    }
+    func allgather(_ b: [Double], _ comm: any Communicator) -> [Double] {
+        if comm.size > 1 { lastStepCommBytes += 8 * b.count }
+        return comm.allgather(b)
+    }
+}

@@ -3,13 +3,15 @@ import CAPGTrain
 import CCheckpointProto
 import Foundation
 
-/// One tensor to write: `count` floats of `values` from `offset`, with a logical shape.
+/// One tensor to write: `count` floats of `values` from `offset`, with a logical shape, or
+/// (`fetch` set) floats produced chunk by chunk in order (`StreamedTensor`).
 struct TensorSource {
     var name: String
     var shape: [Int]
     var values: [Float]
     var offset: Int
     var count: Int
+    var fetch: ((Int, Int) throws -> [Float])? = nil
 }
 
 /// Serializes a `TrainingSnapshot` into the checkpoint format (see `CheckpointFormat`),
@@ -71,6 +73,22 @@ public struct CheckpointEncoder {
         try encode(snapshot, tensors: Self.tensors(of: snapshot), to: sink)
     }
 
+    /// Streams a file whose tensors are produced piece by piece (`StreamedTensor`), checked
+    /// against the config's tensor list like a snapshot's.
+    @discardableResult
+    public func encode(_ snapshot: TrainingSnapshot, streamed: [StreamedTensor],
+                       to sink: (UnsafeRawBufferPointer) throws -> Void) throws -> Int {
+        let expected = CheckpointFormat.expectedTensors(config: snapshot.config)
+        guard streamed.map(\.name) == expected.map(\.name) else {
+            throw CheckpointError.writeFailed(path: "(encoder)", reason: "streamed tensors \(streamed.map(\.name)) do not match the config's \(expected.map(\.name))")
+        }
+        for (t, e) in zip(streamed, expected) where t.shape != e.shape {
+            throw CheckpointError.tensorShapeMismatch(name: t.name, expected: e.shape, found: t.shape)
+        }
+        let sources = streamed.map { TensorSource(name: $0.name, shape: $0.shape, values: [], offset: 0, count: $0.count, fetch: $0.fetch) }
+        return try encode(snapshot, tensors: sources, to: sink)
+    }
+
     /// Streams a file whose tensors are given explicitly (tests use this to build files
     /// that disagree with their own header).
     func encode(_ snapshot: TrainingSnapshot, tensors: [TensorSource],
@@ -105,24 +123,35 @@ public struct CheckpointEncoder {
         capg__v1__frame__init(&frame)
         frame.body_case = CAPG__V1__FRAME__BODY_CHUNK
         for (ti, t) in tensors.enumerated() {
-            try t.values.withUnsafeBufferPointer { all in
-                var start = 0, index = 0
-                repeat {
-                    let n = min(chunkFloats, t.count - start)
-                    let bytes = UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: all[(t.offset + start)..<(t.offset + start + n)]))
-                    chunk.tensor_index = UInt32(ti)
-                    chunk.chunk_index = UInt32(index)
-                    chunk.offset = UInt64(start * 4)
-                    chunk.data.len = bytes.count
-                    chunk.data.data = UnsafeMutablePointer(mutating: bytes.bindMemory(to: UInt8.self).baseAddress)
-                    chunk.crc32c = CRC32C.checksum(bytes)
-                    try withUnsafeMutablePointer(to: &chunk) { c in
-                        frame.chunk = c
-                        try writer.frame(&frame)
-                    }
-                    start += n; index += 1
-                } while start < t.count
+            var start = 0, index = 0
+            /// One chunk frame of tensor ti at float offset `start`.
+            func emit(_ bytes: UnsafeRawBufferPointer) throws {
+                chunk.tensor_index = UInt32(ti)
+                chunk.chunk_index = UInt32(index)
+                chunk.offset = UInt64(start * 4)
+                chunk.data.len = bytes.count
+                chunk.data.data = UnsafeMutablePointer(mutating: bytes.bindMemory(to: UInt8.self).baseAddress)
+                chunk.crc32c = CRC32C.checksum(bytes)
+                try withUnsafeMutablePointer(to: &chunk) { c in
+                    frame.chunk = c
+                    try writer.frame(&frame)
+                }
             }
+            repeat {
+                let n = min(chunkFloats, t.count - start)
+                if let fetch = t.fetch {
+                    let piece = try fetch(start, n)
+                    guard piece.count == n else {
+                        throw CheckpointError.writeFailed(path: "(encoder)", reason: "tensor \(t.name): \(piece.count) floats fetched at \(start), expected \(n)")
+                    }
+                    try piece.withUnsafeBytes { try emit($0) }
+                } else {
+                    try t.values.withUnsafeBufferPointer { all in
+                        try emit(UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: all[(t.offset + start)..<(t.offset + start + n)])))
+                    }
+                }
+                start += n; index += 1
+            } while start < t.count
         }
 
         // Trailer.

@@ -19,8 +19,9 @@ public enum CheckpointFormat {
     public static let writerVersion = CapgVersion.string
     /// Bytes of the frame prefix (length + CRC32C).
     public static let framePrefixBytes = 8
-    /// Default data bytes per tensor chunk: 4 MiB.
-    public static let defaultChunkBytes = 4 << 20
+    /// Default data bytes per tensor chunk: 4 MiB (shared with the item-sharded trainer's
+    /// senders, which cut their pieces at the same boundaries).
+    public static let defaultChunkBytes = CheckpointChunking.floats * 4
     /// The reader refuses frames above this size (a corrupted length must not make it
     /// allocate gigabytes).
     public static let maxFrameBytes = 1 << 30

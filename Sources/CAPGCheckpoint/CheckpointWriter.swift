@@ -28,17 +28,30 @@ public final class CheckpointWriter: CheckpointSink {
     }
 
     public func write(_ snapshot: TrainingSnapshot) throws -> CheckpointWriteReport {
+        try write(step: snapshot.state.step) { encoder, sink in try encoder.encode(snapshot, to: sink) }
+    }
+
+    public func write(_ snapshot: TrainingSnapshot, streamed: [StreamedTensor]) throws -> CheckpointWriteReport {
+        try write(step: snapshot.state.step) { encoder, sink in try encoder.encode(snapshot, streamed: streamed, to: sink) }
+    }
+
+    /// The checkpoint of `step`, its bytes produced by `encode`, then `latest` and pruning.
+    private func write(step: Int, encode: (CheckpointEncoder, @escaping (UnsafeRawBufferPointer) throws -> Void) throws -> Int)
+        throws -> CheckpointWriteReport
+    {
         let start = Date()
-        let name = CheckpointFormat.fileName(step: snapshot.state.step)
+        let name = CheckpointFormat.fileName(step: step)
         let path = directory + "/" + name
         var encoder = self.encoder
         encoder.createdUnixMs = Int64(start.timeIntervalSince1970 * 1000)
-        let bytes = try POSIXFile.writeAtomically(path) { sink in try encoder.encode(snapshot, to: sink) }
+        let bytes = try POSIXFile.writeAtomically(path) { sink in
+            try withoutActuallyEscaping(sink) { sink in _ = try encode(encoder, sink) }
+        }
         let pointer = Array((name + "\n").utf8)
         _ = try POSIXFile.writeAtomically(directory + "/" + CheckpointFormat.latestPointer) { sink in
             try pointer.withUnsafeBytes { try sink($0) }
         }
-        try prune(after: snapshot.state.step)
+        try prune(after: step)
         return CheckpointWriteReport(path: path, bytes: bytes, seconds: Date().timeIntervalSince(start))
     }
 

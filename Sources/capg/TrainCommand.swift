@@ -86,6 +86,10 @@ struct TrainCommand: ParsableCommand {
     var checkEvery: Int?
     @Option(name: .customLong("blas-threads"), help: "Threads per rank for OpenBLAS and for the per-query sampling/estimator loop (default: $OPENBLAS_NUM_THREADS if set, else cores / ranks on the node).")
     var blasThreads: Int?
+    @Option(name: .customLong("item-shards"), help: "Item shards S of the process grid: P = Q query groups × S item shards; each rank holds N/S items' rows of E and b and their optimizer state (synthetic data). 1 = data-parallel, every rank holds the whole table (default 1).")
+    var itemShards: Int?
+    @Option(name: .customLong("query-chunk"), help: "Item-sharded mode: queries scored at once per rank, bounding score memory to chunk × N/S floats; 0 = the whole local batch (default 0).")
+    var queryChunk: Int?
     @Option(name: .customLong("stall-timeout"), help: "Seconds a collective may wait for the other ranks before the job ends with a report naming the ranks that did not arrive; 0 = wait forever (default 600).")
     var stallTimeout: Double?
     @Option(name: .customLong("scorer-command"), help: "External reward: a command started once per rank (/bin/sh -c, with CAPG_RANK and CAPG_RANKS set) that answers reward requests on its stdin/stdout (protocol: docs/scorer.md). Default: the built-in reward.")
@@ -133,6 +137,8 @@ struct TrainCommand: ParsableCommand {
         if let scorerSocket { try c.set("scorer_socket", scorerSocket, source: "--scorer-socket") }
         if let scorerTimeout { try c.set("scorer_timeout", String(scorerTimeout), source: "--scorer-timeout") }
         if let stallTimeout { try c.set("stall_timeout", String(stallTimeout), source: "--stall-timeout") }
+        if let itemShards { try c.set("item_shards", String(itemShards), source: "--item-shards") }
+        if let queryChunk { try c.set("query_chunk", String(queryChunk), source: "--query-chunk") }
         return c
     }
 

@@ -177,6 +177,8 @@ private final class PeerRankCommunicator: Communicator {
     var activity = ""
     func allgather(_ local: [Double]) -> [Double] { local + local }
     func gather(_ local: [Float], root: Int) -> [Float] { local + local }
+    func send(_ values: [Float], to: Int) {}
+    func receive(count: Int, from: Int) -> [Float] { [Float](repeating: 0, count: count) }
     func split(color: Int, key: Int) -> any Communicator { SingleProcessCommunicator() }
     func allreduceSum(_ buffer: inout [Float]) {
         floatReductions += 1

@@ -27,6 +27,11 @@ public protocol Communicator: AnyObject {
     /// Every rank's `local` (lengths may differ) concatenated in rank order on `root`; other
     /// ranks get an empty array.
     func gather(_ local: [Float], root: Int) -> [Float]
+    /// Point to point: sends `values` to rank `to` (returns when the buffer may be reused).
+    /// Messages between two ranks arrive in the order they were sent.
+    func send(_ values: [Float], to: Int)
+    /// Point to point: the next message of exactly `count` floats from rank `from`.
+    func receive(count: Int, from: Int) -> [Float]
     /// The sub-communicator of the ranks that pass the same `color`, ordered by `key` (then
     /// by rank): `MPI_Comm_split`. Collective over this communicator.
     func split(color: Int, key: Int) -> any Communicator

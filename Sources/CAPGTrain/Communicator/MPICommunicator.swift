@@ -199,6 +199,42 @@ public final class MPICommunicator: Communicator {
         return out
     }
 
+    /// Tag of the point-to-point messages (checkpoint pieces); collectives never match it.
+    private static let pointToPointTag: Int32 = 42
+
+    /// One message of ≤ `maxChunkElements` floats per piece, each waited for under the stall
+    /// inspector (`MPI_Isend`).
+    public func send(_ values: [Float], to peer: Int) {
+        values.withUnsafeBufferPointer { v in
+            var start = 0
+            repeat {
+                let m = min(values.count - start, maxChunkElements)
+                var request: MPI_Request? = capg_mpi_request_null()
+                _ = MPI_Isend(v.baseAddress.map { UnsafeRawPointer($0 + start) }, Int32(m), capg_mpi_float(), Int32(peer),
+                              Self.pointToPointTag, comm, &request)
+                complete(&request, collective: "send of \(values.count) floats to rank \(peer)")
+                start += m
+            } while start < values.count
+        }
+    }
+
+    /// The counterpart of `send` (same piece boundaries).
+    public func receive(count: Int, from peer: Int) -> [Float] {
+        var out = [Float](repeating: 0, count: count)
+        out.withUnsafeMutableBufferPointer { o in
+            var start = 0
+            repeat {
+                let m = min(count - start, maxChunkElements)
+                var request: MPI_Request? = capg_mpi_request_null()
+                _ = MPI_Irecv(o.baseAddress.map { UnsafeMutableRawPointer($0 + start) }, Int32(m), capg_mpi_float(), Int32(peer),
+                              Self.pointToPointTag, comm, &request)
+                complete(&request, collective: "receive of \(count) floats from rank \(peer)")
+                start += m
+            } while start < count
+        }
+        return out
+    }
+
     public func barrier() {
         var request: MPI_Request? = capg_mpi_request_null()
         _ = MPI_Ibarrier(comm, &request)

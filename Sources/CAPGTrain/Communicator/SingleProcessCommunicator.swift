@@ -13,6 +13,8 @@ public final class SingleProcessCommunicator: Communicator {
     public func broadcast(_ buffer: inout [UInt8], root: Int) {}
     public func allgather(_ local: [Double]) -> [Double] { local }
     public func gather(_ local: [Float], root: Int) -> [Float] { local }
+    public func send(_ values: [Float], to: Int) { preconditionFailure("a single process has no peer to send to") }
+    public func receive(count: Int, from: Int) -> [Float] { preconditionFailure("a single process has no peer to receive from") }
     public func split(color: Int, key: Int) -> any Communicator { SingleProcessCommunicator() }
     public func abort(message: String, code: Int32) -> Never {
         FileHandle.standardError.write(Data("capg: error: \(message)\n".utf8))

@@ -25,10 +25,21 @@ public protocol TrainingEngine: AnyObject {
     func parameterFingerprint() -> String
     /// Bytes this rank contributed to collectives in its last step.
     var commBytesPerStep: Int { get }
+    /// Writes a checkpoint of the current state through `sink` (present on world rank 0
+    /// only); collective for the sharded engine. Returns rank 0's report.
+    func writeCheckpoint(_ sink: (any CheckpointSink)?, snapshot: (TrainerState) -> TrainingSnapshot) throws
+        -> CheckpointWriteReport?
 }
 
 extension Trainer: TrainingEngine {
     public var exportsLocally: Bool { true }
+    /// Rank 0 holds the whole state: it writes alone.
+    public func writeCheckpoint(_ sink: (any CheckpointSink)?, snapshot: (TrainerState) -> TrainingSnapshot) throws
+        -> CheckpointWriteReport?
+    {
+        guard let sink else { return nil }
+        return try sink.write(snapshot(exportState()))
+    }
     /// The gradient allreduce (4 bytes per parameter) and the metric allreduce (8 bytes per
     /// sum), when there is more than one rank.
     public var commBytesPerStep: Int { communicator.size > 1 ? 4 * parameters.count + 8 * (3 + lateStageWeights.count) : 0 }

@@ -180,11 +180,11 @@ public struct TrainingRun {
             reporter?.report(step: m.step + 1, reward: m.meanReward, evaluation: m.evaluation, lastEvaluation: last)
             let due = m.stopRequested || trainer.step == config.steps
                 || (config.checkpointEvery > 0 && trainer.step % config.checkpointEvery == 0)
-            // Every rank exports (collective when sharded: the state is gathered to rank 0).
-            let state = due ? trainer.exportState() : nil
-            if due, let sink = checkpointSink {
+            // Every rank takes part (the sharded engine streams its shards to rank 0's writer).
+            if due {
                 communicator.activity = "writing the checkpoint of step \(trainer.step)"
-                let report = try sink.write(snapshot(state))
+            }
+            if due, let report = try trainer.writeCheckpoint(checkpointSink, snapshot: { snapshot($0) }) {
                 written += 1; writeBytes += report.bytes; writeSeconds += report.seconds
                 if !quiet {
                     print(String(format: "checkpoint: step %d → %@ (%.1f MB in %.3f s, %.0f MB/s)", trainer.step, report.path,

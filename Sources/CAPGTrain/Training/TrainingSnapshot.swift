@@ -51,4 +51,28 @@ public struct CheckpointWriteReport: Sendable {
 /// file format lives in CAPGCheckpoint; this protocol keeps the trainer independent of it.
 public protocol CheckpointSink: AnyObject {
     func write(_ snapshot: TrainingSnapshot) throws -> CheckpointWriteReport
+    /// Writes a checkpoint whose tensors (all of them, in file order) are produced piece by
+    /// piece while the file is written (`snapshot.state` carries the scalars only): how the
+    /// item-sharded trainer writes a whole-model checkpoint without holding the model on one
+    /// rank.
+    func write(_ snapshot: TrainingSnapshot, streamed: [StreamedTensor]) throws -> CheckpointWriteReport
+}
+
+extension CheckpointSink {
+    public func write(_ snapshot: TrainingSnapshot, streamed: [StreamedTensor]) throws -> CheckpointWriteReport {
+        throw TrainingError.io("this checkpoint sink cannot write streamed tensors")
+    }
+}
+
+/// A checkpoint tensor whose floats are fetched in consecutive pieces: `fetch(start, count)`
+/// is called with start = 0, then the end of the previous piece, until `count` floats
+/// were delivered.
+public struct StreamedTensor {
+    public var name: String
+    public var shape: [Int]
+    public var fetch: (_ start: Int, _ count: Int) throws -> [Float]
+    public init(name: String, shape: [Int], fetch: @escaping (_ start: Int, _ count: Int) throws -> [Float]) {
+        self.name = name; self.shape = shape; self.fetch = fetch
+    }
+    public var count: Int { shape.reduce(1, *) }
 }

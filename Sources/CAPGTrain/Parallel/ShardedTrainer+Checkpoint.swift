@@ -1,0 +1,106 @@
+import CAPGCore
+import CAPGParallel
+import Foundation
+
+/// Whole-model checkpoints of an item-sharded run without holding the model on one rank:
+/// world rank 0 writes the ordinary single-file checkpoint (same format, verify, inspect and
+/// resume onto any grid), fetching every tensor piece by piece from the rank that owns it
+/// while the file is written. Only query group 0 takes part (its ranks 0..<S hold one copy
+/// of every shard); memory on rank 0 stays at its own shard plus one piece.
+///
+/// Every tensor of the file has the flat layout of a part of `[W | E | b]` (the parameters
+/// W, E, b, and each optimizer buffer, which is `[W | E | b]`-shaped). Its owner segments
+/// (tensor range, owner shard, offset in the owner's local `[W | E_s | b_s]` buffer) follow
+/// from the shard ranges; senders and rank 0 walk the same segments in the same order and cut
+/// them into the same pieces of ≤ `pieceFloats` floats, so point-to-point messages match
+/// one to one.
+extension ShardedTrainer {
+    /// Floats per point-to-point piece (4 MiB).
+    static let pieceFloats = 1 << 20
+
+    struct Segment {
+        var range: Range<Int>
+        var owner: Int
+        var localOffset: Int
+    }
+
+    /// The segments of the full `[W | E | b]` index range `[from, from + count)`.
+    func segments(from: Int, count: Int) -> [Segment] {
+        let d = config.dim, n = config.items, w = wCount
+        var out: [Segment] = []
+        func add(_ lo: Int, _ hi: Int, owner: Int, local: Int) {
+            let a = max(lo, from), b = min(hi, from + count)
+            if a < b { out.append(Segment(range: (a - from)..<(b - from), owner: owner, localOffset: local + (a - lo))) }
+        }
+        add(0, w, owner: 0, local: 0)
+        for s in shard.all { add(w + s.lo * d, w + s.hi * d, owner: s.index, local: w) }
+        for s in shard.all { add(w + n * d + s.lo, w + n * d + s.hi, owner: s.index, local: w + s.count * d) }
+        return out
+    }
+
+    /// The file's tensors with their full-buffer offsets and local source buffers, in file
+    /// order (`param.W`, `param.E`, `param.b`, then the optimizer's buffers).
+    func checkpointTensors() -> [(name: String, shape: [Int], offset: Int, local: [Float])] {
+        var out = config.parameterTensors.map { ("param." + $0.name, $0.shape, $0.offset, parameters) }
+        for b in optimizer.stateBuffers { out.append((b.name, [fullShape.parameterCount], 0, b.values)) }
+        return out
+    }
+
+    /// The pieces of one segment: consecutive ranges of ≤ `pieceFloats` floats.
+    static func pieces(_ range: Range<Int>) -> [Range<Int>] {
+        stride(from: range.lowerBound, to: range.upperBound, by: pieceFloats).map { $0..<min($0 + pieceFloats, range.upperBound) }
+    }
+
+    public func writeCheckpoint(_ sink: (any CheckpointSink)?, snapshot: (TrainerState) -> TrainingSnapshot) throws
+        -> CheckpointWriteReport?
+    {
+        let world = grid.world
+        let tensors = checkpointTensors()
+        if world.isRoot {
+            guard let sink else { return nil }
+            // Scalars only: the tensors stream in below.
+            let state = TrainerState(step: step, parameters: [], optimizerKind: optimizer.kind, optimizerUpdates: optimizer.updates,
+                                     optimizerBuffers: [], runningBaseline: runningBaseline, replicasChecked: replicasChecked)
+            let streamed = tensors.map { t in
+                StreamedTensor(name: t.name, shape: t.shape) { start, count in
+                    var out = [Float]()
+                    out.reserveCapacity(count)
+                    for seg in self.segments(from: t.offset + start, count: count) {
+                        if seg.owner == 0 {
+                            out += t.local[(seg.localOffset)..<(seg.localOffset + seg.range.count)]
+                        } else {
+                            for p in Self.pieces(seg.range) { out += world.receive(count: p.count, from: seg.owner) }
+                        }
+                    }
+                    return out
+                }
+            }
+            return try sink.write(snapshot(state), streamed: streamed)
+        }
+        guard grid.group == 0 else { return nil }
+        // Group 0's other ranks: send this shard's segments in the writer's order. The writer
+        // asks for tensor t in chunks; a segment may straddle chunks, so walk the same chunks.
+        let chunk = CheckpointChunking.floats
+        for t in tensors {
+            let total = t.shape.reduce(1, *)
+            var start = 0
+            repeat {
+                let count = min(chunk, total - start)
+                for seg in segments(from: t.offset + start, count: count) where seg.owner == shard.index {
+                    for p in Self.pieces(seg.range) {
+                        let from = seg.localOffset + (p.lowerBound - seg.range.lowerBound)
+                        world.send(Array(t.local[from..<(from + p.count)]), to: 0)
+                    }
+                }
+                start += count
+            } while start < total
+        }
+        return nil
+    }
+}
+
+/// The chunk size the checkpoint writer asks streamed tensors for (its default chunk bytes
+/// / 4): the senders of a sharded checkpoint cut their segments at the same boundaries.
+public enum CheckpointChunking {
+    public static let floats = (4 << 20) / 4
+}

@@ -95,6 +95,11 @@ final class GridTests: XCTestCase {
         XCTAssertEqual(same.code, 0, same.err)
         XCTAssertEqual(try summary(half)["param_fingerprint"] as? String, try summary(full)["param_fingerprint"] as? String,
                        "resume on the same grid must be bitwise")
+        // The streamed checkpoint holds the parameters the streamed fingerprint hashed.
+        let inspect = try mpirun(1, ["checkpoint", "inspect", full + "/checkpoints", "--json"])
+        XCTAssertEqual(inspect.code, 0, inspect.err)
+        let header = try JSONSerialization.jsonObject(with: Data(inspect.out.utf8)) as? [String: Any]
+        XCTAssertEqual(header?["param_fingerprint"] as? String, try summary(full)["param_fingerprint"] as? String)
         for (np, d) in copies {
             let r = try mpirun(np, common + grid(np) + ["--steps", "30", "--run-dir", d, "--resume", "auto"])
             XCTAssertEqual(r.code, 0, "np=\(np): \(r.err)")

@@ -32,21 +32,51 @@ public struct SyntheticConfig: Hashable, Sendable, Codable {
 /// so a rank materializes only its own queries. Memory: N·(dx+1) floats.
 public struct SyntheticEnvironment: Sendable {
     public let config: SyntheticConfig
-    /// Item latents, N×dx row-major, already multiplied by β.
+    /// The items whose latents and biases are held in memory (all N by default; an item
+    /// shard's range in item-sharded training). Any other item's are regenerated on demand,
+    /// bitwise equal: they are normal number `i·dx + j` (latent) and `N·dx + i` (bias) of the
+    /// environment stream, i.e. its Philox blocks, reachable by random access.
+    public let storedItems: Range<Int>
+    /// Item latents of `storedItems`, row-major (count × dx), already multiplied by β.
     @usableFromInline let latents: [Float]
     @usableFromInline let biases: [Float]
 
-    public init(config: SyntheticConfig) {
+    public init(config: SyntheticConfig, storedItems: Range<Int>? = nil) {
         self.config = config
         let n = config.items, dx = config.contextDim
-        var stream = RandomStream(RandomKey(seed: config.seed, purpose: .environment))
+        let range = storedItems ?? 0..<n
+        self.storedItems = range
+        let key = RandomKey(seed: config.seed, purpose: .environment)
         let scale = config.rewardScale / Double(dx).squareRoot()
-        var v = [Float](repeating: 0, count: n * dx)
-        for i in v.indices { v[i] = Float(stream.normal() * scale) }
-        var c = [Float](repeating: 0, count: n)
-        for i in c.indices { c[i] = Float(config.biasMean + config.biasStd * stream.normal()) }
-        latents = v
-        biases = c
+        if range == 0..<n {
+            var stream = RandomStream(key)
+            var v = [Float](repeating: 0, count: n * dx)
+            for i in v.indices { v[i] = Float(stream.normal() * scale) }
+            var c = [Float](repeating: 0, count: n)
+            for i in c.indices { c[i] = Float(config.biasMean + config.biasStd * stream.normal()) }
+            latents = v
+            biases = c
+        } else {
+            latents = (range.lowerBound * dx..<range.upperBound * dx).map { Float(RandomStream.normal(key: key, index: $0) * scale) }
+            biases = range.map { Float(config.biasMean + config.biasStd * RandomStream.normal(key: key, index: n * dx + $0)) }
+        }
+    }
+
+    /// Latent j of `item` (β-scaled): stored, or regenerated in O(1).
+    @inlinable
+    public func latent(_ item: Int, _ j: Int) -> Float {
+        let dx = config.contextDim
+        if storedItems.contains(item) { return latents[(item - storedItems.lowerBound) * dx + j] }
+        let scale = config.rewardScale / Double(dx).squareRoot()
+        return Float(RandomStream.normal(key: RandomKey(seed: config.seed, purpose: .environment), index: item * dx + j) * scale)
+    }
+
+    /// The bias `c_a` of `item`: stored, or regenerated in O(1).
+    @inlinable
+    public func bias(_ item: Int) -> Float {
+        if storedItems.contains(item) { return biases[item - storedItems.lowerBound] }
+        let index = config.items * config.contextDim + item
+        return Float(config.biasMean + config.biasStd * RandomStream.normal(key: RandomKey(seed: config.seed, purpose: .environment), index: index))
     }
 
     /// The context `x ~ N(0, I_dx)` of a training (or evaluation) query id.
@@ -75,9 +105,16 @@ public struct SyntheticQuery: RankingQuery, Sendable {
     @inlinable
     public func expectedReward(of item: Int) -> Double {
         let dx = environment.config.contextDim
-        var z = Double(environment.biases[item])
+        let stored = environment.storedItems
+        guard stored.contains(item) else {
+            // An item outside this rank's stored shard: regenerated (O(dx) Philox blocks).
+            var z = Double(environment.bias(item))
+            for j in 0..<dx { z += Double(environment.latent(item, j)) * context[j] }
+            return 1 / (1 + Foundation.exp(-z))
+        }
+        var z = Double(environment.biases[item - stored.lowerBound])
         environment.latents.withUnsafeBufferPointer { v in
-            let row = item * dx
+            let row = (item - stored.lowerBound) * dx
             for j in 0..<dx { z += Double(v[row + j]) * context[j] }
         }
         return 1 / (1 + Foundation.exp(-z))

@@ -18,10 +18,8 @@ extension SyntheticQuery: LateStageFeaturized {
 
     public func lateStageFeatures(of item: Int, into out: UnsafeMutableBufferPointer<Double>) {
         let dx = environment.config.contextDim
-        environment.latents.withUnsafeBufferPointer { v in
-            for j in 0..<dx { out[j] = Double(v[item * dx + j]) * context[j] }
-        }
-        out[dx] = Double(environment.biases[item])
+        for j in 0..<dx { out[j] = Double(environment.latent(item, j)) * context[j] }
+        out[dx] = Double(environment.bias(item))
         out[dx + 1] = lateStageScore(of: item)
     }
 }

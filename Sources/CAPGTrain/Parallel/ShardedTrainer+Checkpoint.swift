@@ -51,51 +51,77 @@ extension ShardedTrainer {
         stride(from: range.lowerBound, to: range.upperBound, by: pieceFloats).map { $0..<min($0 + pieceFloats, range.upperBound) }
     }
 
-    public func writeCheckpoint(_ sink: (any CheckpointSink)?, snapshot: (TrainerState) -> TrainingSnapshot) throws
-        -> CheckpointWriteReport?
-    {
-        let world = grid.world
-        let tensors = checkpointTensors()
-        if world.isRoot {
-            guard let sink else { return nil }
-            // Scalars only: the tensors stream in below.
-            let state = TrainerState(step: step, parameters: [], optimizerKind: optimizer.kind, optimizerUpdates: optimizer.updates,
-                                     optimizerBuffers: [], runningBaseline: runningBaseline, replicasChecked: replicasChecked)
-            let streamed = tensors.map { t in
-                StreamedTensor(name: t.name, shape: t.shape) { start, count in
-                    var out = [Float]()
-                    out.reserveCapacity(count)
-                    for seg in self.segments(from: t.offset + start, count: count) {
-                        if seg.owner == 0 {
-                            out += t.local[(seg.localOffset)..<(seg.localOffset + seg.range.count)]
-                        } else {
-                            for p in Self.pieces(seg.range) { out += world.receive(count: p.count, from: seg.owner) }
-                        }
-                    }
-                    return out
-                }
+    /// World rank 0: floats `[start, start + count)` of tensor `t` (full-buffer offset
+    /// `t.offset`), its own part copied, the others' received from their owners.
+    func fetch(_ t: (name: String, shape: [Int], offset: Int, local: [Float]), start: Int, count: Int) -> [Float] {
+        var out = [Float]()
+        out.reserveCapacity(count)
+        for seg in segments(from: t.offset + start, count: count) {
+            if seg.owner == 0 {
+                out += t.local[(seg.localOffset)..<(seg.localOffset + seg.range.count)]
+            } else {
+                for p in Self.pieces(seg.range) { out += grid.world.receive(count: p.count, from: seg.owner) }
             }
-            return try sink.write(snapshot(state), streamed: streamed)
         }
-        guard grid.group == 0 else { return nil }
-        // Group 0's other ranks: send this shard's segments in the writer's order. The writer
-        // asks for tensor t in chunks; a segment may straddle chunks, so walk the same chunks.
-        let chunk = CheckpointChunking.floats
+        return out
+    }
+
+    /// Query group 0's other ranks: send this shard's part of every chunk of `tensors`, in the
+    /// order world rank 0 fetches them (tensor by tensor, chunk by chunk).
+    func serve(_ tensors: [(name: String, shape: [Int], offset: Int, local: [Float])]) {
         for t in tensors {
             let total = t.shape.reduce(1, *)
             var start = 0
             repeat {
-                let count = min(chunk, total - start)
+                let count = min(CheckpointChunking.floats, total - start)
                 for seg in segments(from: t.offset + start, count: count) where seg.owner == shard.index {
                     for p in Self.pieces(seg.range) {
                         let from = seg.localOffset + (p.lowerBound - seg.range.lowerBound)
-                        world.send(Array(t.local[from..<(from + p.count)]), to: 0)
+                        grid.world.send(Array(t.local[from..<(from + p.count)]), to: 0)
                     }
                 }
                 start += count
             } while start < total
         }
+    }
+
+    public func writeCheckpoint(_ sink: (any CheckpointSink)?, snapshot: (TrainerState) -> TrainingSnapshot) throws
+        -> CheckpointWriteReport?
+    {
+        let tensors = checkpointTensors()
+        if grid.world.isRoot {
+            guard let sink else { return nil }
+            // Scalars only: the tensors stream in while the file is written.
+            let state = TrainerState(step: step, parameters: [], optimizerKind: optimizer.kind, optimizerUpdates: optimizer.updates,
+                                     optimizerBuffers: [], runningBaseline: runningBaseline, replicasChecked: replicasChecked)
+            let streamed = tensors.map { t in
+                StreamedTensor(name: t.name, shape: t.shape) { start, count in self.fetch(t, start: start, count: count) }
+            }
+            return try sink.write(snapshot(state), streamed: streamed)
+        }
+        if grid.group == 0 { serve(tensors) }
         return nil
+    }
+
+    /// SHA-256 of the flat `[W | E | b]` parameter bytes on world rank 0, hashed as the
+    /// shards stream in (memory: one chunk); "" elsewhere.
+    public func parameterFingerprint() -> String {
+        let tensors = Array(checkpointTensors().prefix(config.parameterTensors.count))
+        if grid.world.isRoot {
+            var sha = SHA256()
+            for t in tensors {
+                let total = t.shape.reduce(1, *)
+                var start = 0
+                repeat {
+                    let count = min(CheckpointChunking.floats, total - start)
+                    sha.update(floats: fetch(t, start: start, count: count))
+                    start += count
+                } while start < total
+            }
+            return sha.finalizeHex()
+        }
+        if grid.group == 0 { serve(tensors) }
+        return ""
     }
 }
 

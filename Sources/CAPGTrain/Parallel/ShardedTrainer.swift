@@ -24,9 +24,10 @@ import Foundation
 ///    the global Adam restricted to the shard).
 ///
 /// Equal to the single-process trajectory up to float summation order. Memory per rank:
-/// O(N/S · d) for parameters and state plus O(chunk · N/S) for scores; the synthetic
-/// environment's item latents are still held for all N items (N·(dx+1) floats).
-/// Checkpoints and the parameter fingerprint gather the whole state to world rank 0.
+/// O(N/S · (d + dx)) for parameters, optimizer state and the environment's item latents
+/// (other items' latents are regenerated when a candidate needs them), plus O(chunk · N/S)
+/// for scores. Checkpoints stream the shards to world rank 0's writer
+/// (`+Checkpoint.swift`), and the parameter fingerprint is hashed as they stream in.
 public final class ShardedTrainer: TrainingEngine {
     public let config: TrainingConfig
     public let grid: ProcessGrid
@@ -69,7 +70,7 @@ public final class ShardedTrainer: TrainingEngine {
         self.config = config
         grid = ProcessGrid(world: world, itemShards: config.itemShards)
         shard = try ItemShard(itemCount: config.items, shardCount: config.itemShards, index: grid.shard)
-        environment = SyntheticEnvironment(config: config.synthetic)
+        environment = SyntheticEnvironment(config: config.synthetic, storedItems: shard.range)
         fullShape = config.shape
         esr = TwoTowerESR(shape: TwoTowerShape(items: shard.count, embeddingDim: config.dim, contextDim: config.contextDim))
         let lsr = LateStageRanker(temperature: config.lsrTemperature)
@@ -154,11 +155,6 @@ public final class ShardedTrainer: TrainingEngine {
         optimizer = opt
         runningBaseline = state.runningBaseline
         replicasChecked = state.replicasChecked
-    }
-
-    public func parameterFingerprint() -> String {
-        let full = gatherFull(parameters)
-        return grid.world.isRoot ? SHA256.hex(floats: full) : ""
     }
 
     /// Every replica of a shard holds bitwise the same `[W | E_s | b_s]`, and every shard of a

@@ -88,7 +88,7 @@ struct TrainCommand: ParsableCommand {
     var blasThreads: Int?
     @Option(name: .customLong("item-shards"), help: "Item shards S of the process grid: P = Q query groups × S item shards; each rank holds N/S items' rows of E and b and their optimizer state (synthetic data). 1 = data-parallel, every rank holds the whole table (default 1).")
     var itemShards: Int?
-    @Option(name: .customLong("query-chunk"), help: "Item-sharded mode: queries scored at once per rank, bounding score memory to chunk × N/S floats; 0 = the whole local batch (default 0).")
+    @Option(name: .customLong("query-chunk"), help: "Item-sharded mode: queries scored at once per rank, bounding score memory to 24 · chunk · N/S bytes; 0 = automatic, as many as fit 256 MiB (default 0).")
     var queryChunk: Int?
     @Option(name: .customLong("stall-timeout"), help: "Seconds a collective may wait for the other ranks before the job ends with a report naming the ranks that did not arrive; 0 = wait forever (default 600).")
     var stallTimeout: Double?

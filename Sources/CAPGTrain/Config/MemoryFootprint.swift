@@ -5,11 +5,11 @@ import Foundation
 /// change, instead of trapping in an allocation (or being killed by the OOM killer) later.
 ///
 /// Model (synthetic and OBD two-tower; P ranks, S item shards, Q = P/S query groups, local
-/// batch b = B/Q, chunk c = query_chunk or b, N_s = ⌈N/S⌉ items per shard, T threads):
+/// batch b = B/Q, chunk c = b (item-sharded: query_chunk, or ≤ 256 MiB of chunk buffers), N_s = ⌈N/S⌉ items per shard, T threads):
 ///
 ///     parameters + gradient + optimizer state   4·(2 + o)·(d·dx + N_s·(d + 1))     o = 2 (Adam), 0 (SGD)
 ///     environment (item latents and biases)     4·N_s·(dx + 1)
-///     scores and ∂J/∂s of a chunk                4·2·c·N_s  + 4·c·(dx + d)
+///     scores and ∂J/∂s of a chunk                8·c·N_s (24·c·N_s item-sharded: + Double rows) + 4·c·(dx + d)
 ///     per-thread widened rows                   8·2·N_s·T
 ///     evaluation chunk (64 queries) and rows    4·64·N_s + 8·N_s
 ///
@@ -48,7 +48,9 @@ public struct MemoryFootprint: CustomStringConvertible {
         do {
             let shards = max(1, c.itemShards), groups = max(1, ranks / shards)
             let local = (c.batchSize + groups - 1) / groups
-            let chunk = c.queryChunk > 0 ? min(c.queryChunk, local) : local
+            let nsForChunk = (c.items + shards - 1) / shards
+            let chunk = shards > 1 ? min(local, c.queryChunk > 0 ? c.queryChunk : max(1, (256 << 20) / max(1, 24 * nsForChunk)))
+                                   : local
             let optimizerCopies = c.optimizer == .adam ? 2 : 0
             switch c.data {
             case .synthetic, .obd:
@@ -56,8 +58,9 @@ public struct MemoryFootprint: CustomStringConvertible {
                 let params = try Self.add(Self.mul(c.dim, c.contextDim), Self.mul(ns, try Self.add(c.dim, 1)))
                 terms.append(("parameters, gradient and optimizer state", try Self.mul(4, 2 + optimizerCopies, params)))
                 terms.append(("environment item latents", try Self.mul(4, ns, try Self.add(c.contextDim, 1))))
+                // Float scores and ∂J/∂s; item-sharded chunks also hold Double rows of both.
                 terms.append(("scores and score gradients of a batch chunk",
-                              try Self.add(Self.mul(8, chunk, ns), Self.mul(4, chunk, try Self.add(c.contextDim, c.dim)))))
+                              try Self.add(Self.mul(shards > 1 ? 24 : 8, chunk, ns), Self.mul(4, chunk, try Self.add(c.contextDim, c.dim)))))
                 terms.append(("per-thread estimator rows", try Self.mul(16, ns, max(1, threads))))
                 terms.append(("evaluation chunk", try Self.add(Self.mul(4, 64, ns), Self.mul(8, ns))))
             case .letor:

@@ -172,7 +172,7 @@ extension TrainingConfig {
         try need(data != .synthetic || batchSize % groups == 0,
                  itemShards == 1 ? "batch_size (\(batchSize)) must be divisible by the number of ranks (\(ranks)) so every rank gets batch_size/ranks queries"
                                  : "batch_size (\(batchSize)) must be divisible by the number of query groups (\(groups) = \(ranks) ranks / \(itemShards) item shards)")
-        try need(queryChunk >= 0, "query_chunk must be ≥ 0 (0 = the whole local batch; got \(queryChunk))")
+        try need(queryChunk >= 0, "query_chunk must be ≥ 0 (0 = automatic; got \(queryChunk))")
         if itemShards > 1 {
             try need(data == .synthetic, "item_shards > 1 is implemented for data synthetic only (LETOR and OBD universes are small: use item_shards 1)")
             try need(items >= itemShards, "items (\(items)) must be ≥ item_shards (\(itemShards))")

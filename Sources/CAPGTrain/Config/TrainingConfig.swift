@@ -88,7 +88,7 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     /// the whole item table). See `ProcessGrid`.
     public var itemShards = 1
     /// Queries scored at once per rank in item-sharded mode (bounds the score memory to
-    /// chunk × N/S floats); 0 = the whole local batch.
+    /// 24 · chunk · N/S bytes); 0 = automatic (as many as fit 256 MiB, at most the local batch).
     public var queryChunk = 0
     /// Testing aid, not a user setting (left out of `keys`): "RANK:STEP[:nan]" makes that
     /// rank fail at that step ("" = off; see `InjectedFault`).

@@ -33,7 +33,7 @@ extension ShardedTrainer {
         let t0 = Date()
         lastStepCommBytes = 0
         let ids = groupBatch(step: step)
-        let chunk = config.queryChunk > 0 ? config.queryChunk : max(1, ids.count)
+        let chunk = Self.queryChunk(config: config, shardItems: shard.count, localQueries: ids.count)
         var gradient = [Float](repeating: 0, count: parameters.count)
         var rewardSum = 0.0, sampleCount = 0.0
         var start = 0
@@ -66,6 +66,14 @@ extension ShardedTrainer {
         if config.checkEvery > 0 && (step % config.checkEvery == 0 || step == config.steps) { try checkReplicas() }
         if step % config.evalEvery == 0 || step == config.steps { metrics.evaluation = evaluate() }
         return metrics
+    }
+
+    /// Queries per chunk: `query_chunk` if set, else as many as keep the chunk's score
+    /// buffers (Float scores and ∂J/∂s, Double rows and gradient rows: 24 bytes per (query,
+    /// item)) within 256 MiB, at least 1 and at most the local batch.
+    static func queryChunk(config: TrainingConfig, shardItems: Int, localQueries: Int) -> Int {
+        if config.queryChunk > 0 { return config.queryChunk }
+        return max(1, min(localQueries, (256 << 20) / max(1, 24 * shardItems)))
     }
 
     /// **Forward.** `U = X Wᵀ`, `S_s = U E_sᵀ + b_s` for a chunk (two GEMMs), rows widened to

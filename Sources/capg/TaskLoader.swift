@@ -13,7 +13,7 @@ enum TaskLoader {
         case .synthetic:
             return nil
         case .letor:
-            let opts = LetorReadOptions(featureCount: c.features, rank: comm.rank, size: comm.size, maxLabel: 4)
+            let opts = LetorReadOptions(featureCount: c.features, rank: comm.rank, size: comm.size, maxLabel: c.maxLabel)
             var (train, trainStats) = try LetorReader.read(path: c.trainFile, options: opts)
             var (test, testStats) = try LetorReader.read(path: c.testFile, options: opts)
             // Standardize with moments of the whole training file: one allreduce of the sums.

@@ -10,6 +10,7 @@ struct Capg: ParsableCommand {
         invalid checkpoint), 64 usage error, 75 (`train`) stopped by SIGTERM/SIGUSR1 after \
         writing a checkpoint: requeue and resume with --resume auto.
         """,
-        subcommands: [TrainCommand.self, VarianceCommand.self, InclusionCommand.self, CheckpointCommand.self,
+        subcommands: [TrainCommand.self, EvalCommand.self, RetrieveCommand.self, ExportCommand.self,
+                      VarianceCommand.self, InclusionCommand.self, CheckpointCommand.self,
                       AllreduceBenchCommand.self, BenchCommand.self])
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import CAPGCheckpoint
+import CAPGServe
 import CAPGTrain
 import Foundation
 
@@ -216,10 +217,8 @@ struct TrainCommand: ParsableCommand {
                 .run(communicator: comm)
             if comm.isRoot {
                 if summary.completed {
-                    // With a reward-blind fixed LSR the oracle ESR is no better than random and the
-                    // normalized value is meaningless (summary.json still holds the number).
-                    let normalized = abs(summary.oracleValue - summary.randomValue) < 0.01
-                        ? "n/a (oracle ≈ random ESR)" : String(format: "%.3f", summary.finalNormalizedValue)
+                    let normalized = NormalizedValue.text(summary.finalNormalizedValue, random: summary.randomValue,
+                                                          oracle: summary.oracleValue)
                     print(String(format: "result: value %.4f (random ESR %.4f, oracle %.4f)  normalized %@  recall %.3f  steps %d  %.1fs  fingerprint %@",
                                  summary.finalValue, summary.randomValue, summary.oracleValue, normalized,
                                  summary.recall, summary.steps, summary.wallSeconds, String(summary.paramFingerprint.prefix(16))))

@@ -24,7 +24,7 @@ struct EvalCommand: ParsableCommand {
     @OptionGroup var data: ServingDataOptions
     @Option(name: .customLong("eval-queries"), help: "Synthetic/OBD: number of evaluation queries (default: the checkpoint's eval_queries).")
     var evalQueries: Int?
-    @Option(help: "Bootstrap resamples (default 1000).")
+    @Option(help: "Bootstrap resamples.")
     var resamples = 1000
     @Flag(help: "Print one JSON object.")
     var json = false

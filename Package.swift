@@ -9,7 +9,9 @@
 //                              └─ CAPGTrain (communicator/allreduce, trainer loop, run directory)
 //   CCheckpointProto (protoc-c) ──┐  │
 //                                 └─ CAPGCheckpoint (checkpoint files, atomic writes, resume)
-//                                       └─ capg (command-line tool)
+//   CAPGData ──────────────────────────────┐ │
+//                                          └─ CAPGServe (data → tasks; export, evaluation, retrieval of a checkpoint's ESR)
+//                                                └─ capg (command-line tool)
 import PackageDescription
 
 let package = Package(
@@ -79,10 +81,16 @@ let package = Package(
             dependencies: ["CAPGCore", "CAPGTrain", "CCheckpointProto"],
             swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
         ),
+        // A trained ESR put to use: tasks built from data files (for training and serving),
+        // export to safetensors/npz, held-out evaluation with bootstrap intervals, top-K retrieval.
+        .target(
+            name: "CAPGServe",
+            dependencies: ["CAPGCore", "CAPGTrain", "CAPGCheckpoint", "CAPGData"]
+        ),
         .executableTarget(
             name: "capg",
             dependencies: [
-                "CAPGCore", "CAPGTrain", "CAPGCheckpoint", "CAPGData",
+                "CAPGCore", "CAPGTrain", "CAPGCheckpoint", "CAPGData", "CAPGServe",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

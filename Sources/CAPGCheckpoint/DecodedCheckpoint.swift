@@ -22,6 +22,8 @@ public struct DecodedCheckpoint: Sendable {
     public var chunkBytes: Int
     /// Frames before the trailer (header + chunks).
     public var frames: Int
+    /// Frames in the file: header, chunks and trailer (what `inspect` reports, text and JSON).
+    public var frameCount: Int { frames + 1 }
     public var fileBytes: Int
     public var payloadCRC32C: UInt32
 
@@ -80,7 +82,7 @@ public struct DecodedCheckpoint: Sendable {
             "optimizer": ["kind": st.optimizerKind.rawValue, "updates": st.optimizerUpdates, "learning_rate": s.config.lr] as [String: Any],
             "running_baseline": st.runningBaseline, "metrics": metrics,
             "tensors": tensors.map { ["name": $0.name, "shape": $0.shape, "dtype": $0.dtype, "bytes": $0.bytes, "chunks": $0.chunks] as [String: Any] },
-            "chunk_bytes": chunkBytes, "frames": frames, "file_bytes": fileBytes,
+            "chunk_bytes": chunkBytes, "frames": frameCount, "file_bytes": fileBytes,
             "payload_crc32c": String(format: "0x%08x", payloadCRC32C),
             "param_fingerprint": SHA256.hex(floats: st.parameters),
         ]

@@ -1,3 +1,5 @@
+import CAPGCore
+
 /// Why a LETOR/SVMlight file could not be read. Every case that concerns the content names
 /// the file and the 1-based line (`FILE:LINE: …`) and says what to change.
 public enum LetorError: Error, CustomStringConvertible, Equatable {
@@ -7,7 +9,8 @@ public enum LetorError: Error, CustomStringConvertible, Equatable {
     /// A line that is not `rel qid:Q id:value …`; `reason` says which part is wrong.
     case malformedLine(file: String, line: Int, reason: String)
     case invalidLabel(file: String, line: Int, token: String)
-    case labelOutOfRange(file: String, line: Int, label: Int, maxLabel: Int)
+    case labelOutOfRange(file: String, line: Int, label: Double, maxLabel: Double)
+    case negativeLabel(file: String, line: Int, label: Double)
     case invalidFeatureID(file: String, line: Int, token: String)
     case featureIDOutOfRange(file: String, line: Int, id: Int, maxFeatureID: Int)
     case duplicateFeatureID(file: String, line: Int, id: Int)
@@ -31,9 +34,11 @@ public enum LetorError: Error, CustomStringConvertible, Equatable {
         case .malformedLine(let f, let l, let r):
             return "\(f):\(l): malformed line: \(r); expected 'rel qid:Q id:value ... [# comment]'"
         case .invalidLabel(let f, let l, let t):
-            return "\(f):\(l): relevance label '\(t)' is not a non-negative integer (the first token of a line must be the graded relevance, e.g. 0..4)"
+            return "\(f):\(l): relevance label '\(t)' is not a non-negative number (the first token of a line must be the graded relevance, e.g. 0..4)"
         case .labelOutOfRange(let f, let l, let v, let m):
-            return "\(f):\(l): relevance label \(v) is above the declared maximum \(m); raise the maximum label or fix the data"
+            return "\(f):\(l): relevance label \(LabelText.format(v)) is above the declared maximum \(LabelText.format(m)); raise it with --max-label \(LabelText.format(v)) (config key max_label) or fix the data"
+        case .negativeLabel(let f, let l, let v):
+            return "\(f):\(l): relevance label \(LabelText.format(v)) is negative; labels must lie in [0, --max-label] (the reward gain needs a non-negative relevance): shift or fix the data"
         case .invalidFeatureID(let f, let l, let t):
             return "\(f):\(l): feature token '\(t)' is not 'id:value' with a positive integer id"
         case .featureIDOutOfRange(let f, let l, let id, let m):

@@ -9,8 +9,9 @@ public struct LetorReadOptions: Sendable, Equatable {
     /// order) belongs to rank `q % size`.
     public var rank: Int = 0
     public var size: Int = 1
-    /// Largest allowed relevance label (nil: any non-negative integer).
-    public var maxLabel: Int? = nil
+    /// Largest allowed relevance label (nil: any non-negative number). capg's trainer
+    /// passes `max_label` (`--max-label`, default 4), which the message of a label above it names.
+    public var maxLabel: Double? = nil
     /// true (default): every line of every query is fully parsed and validated, so an error
     /// anywhere in the file is reported on every rank. false: lines of queries owned by other
     /// ranks are checked only up to their label and qid (grouping, ordinals and labels are
@@ -22,7 +23,7 @@ public struct LetorReadOptions: Sendable, Equatable {
     /// Bytes per read(2) call.
     public var chunkSize: Int = 4 << 20
 
-    public init(featureCount: Int, rank: Int = 0, size: Int = 1, maxLabel: Int? = nil,
+    public init(featureCount: Int, rank: Int = 0, size: Int = 1, maxLabel: Double? = nil,
                 validateForeignQueries: Bool = true, allowEmptyShard: Bool = false) {
         self.featureCount = featureCount; self.rank = rank; self.size = size; self.maxLabel = maxLabel
         self.validateForeignQueries = validateForeignQueries; self.allowEmptyShard = allowEmptyShard
@@ -41,7 +42,7 @@ public struct LetorReadStatistics: Sendable, Equatable {
     public var keptQueries = 0
     public var keptDocuments = 0
     /// Largest label in the whole file.
-    public var maxLabel = 0
+    public var maxLabel = 0.0
     public var seconds = 0.0
 
     public init() {}
@@ -54,7 +55,8 @@ public struct LetorReadStatistics: Sendable, Equatable {
 ///
 ///   `rel qid:Q id:value id:value … # comment`
 ///
-/// - `rel`: non-negative integer label; `Q`: any token without blanks; ids 1...F in any
+/// - `rel`: non-negative label, an integer (0…4 in MSLR-WEB) or a decimal number (graded
+///   ratings, click rates), at most `maxLabel`; `Q`: any token without blanks; ids 1...F in any
 ///   order, each at most once per line, missing ids are 0 (sparse and dense files alike);
 ///   values are decimal numbers and must be finite as Float;
 /// - blank lines and comment-only lines are skipped; `\r\n` line ends are accepted;
@@ -142,7 +144,9 @@ public enum LetorReader {
         guard o.size >= 1 && o.rank >= 0 && o.rank < o.size else {
             throw LetorError.invalidOptions("rank \(o.rank) is not in 0..<\(o.size)")
         }
-        if let m = o.maxLabel, m < 0 { throw LetorError.invalidOptions("maxLabel must be ≥ 0, got \(m)") }
+        if let m = o.maxLabel, !(m > 0 && m.isFinite) {
+            throw LetorError.invalidOptions("the maximum label must be a positive number (--max-label, config key max_label), got \(m)")
+        }
     }
 }
 
@@ -158,7 +162,7 @@ final class LetorLineParser {
     var qids: [String] = []
     var ordinals: [Int] = []
     var offsets: [Int] = [0]
-    var labels: [Int32] = []
+    var labels: [Float] = []
     var features: [Float] = []
 
     // Grouping state.
@@ -192,9 +196,13 @@ final class LetorLineParser {
         // Label.
         var q = p
         while q < end && !Self.isBlank(q.pointee) { q += 1 }
-        guard let label = ByteNumberParsing.parseNonNegativeInt(p, q, limit: 1 << 30) else {
+        guard let parsed = ByteNumberParsing.parseDouble(p, q), Float(parsed).isFinite else {
             throw LetorError.invalidLabel(file: file, line: line, token: ByteNumberParsing.text(p, q))
         }
+        // The label is stored as Float; checks use the stored value so that what is
+        // validated is what is trained on.
+        let label = Double(Float(parsed))
+        guard label >= 0 else { throw LetorError.negativeLabel(file: file, line: line, label: label) }
         if let m = options.maxLabel, label > m {
             throw LetorError.labelOutOfRange(file: file, line: line, label: label, maxLabel: m)
         }
@@ -213,7 +221,7 @@ final class LetorLineParser {
         statistics.maxLabel = max(statistics.maxLabel, label)
         let keep = currentOwned
         if keep {
-            labels.append(Int32(label))
+            labels.append(Float(label))
             features.append(contentsOf: repeatElement(0, count: f))
             offsets[offsets.count - 1] += 1
         }

@@ -8,9 +8,9 @@ struct AllreduceBenchCommand: ParsableCommand {
         abstract: "Time the trainer's allreduce across message sizes and fit T(m) = α + β·m.",
         discussion: "Run under mpirun -np P. Prints a table (or --json) of bytes and median seconds, and the fit.")
 
-    @Option(help: "Repetitions per size (median reported; default 20).")
+    @Option(help: "Repetitions per size (median reported).")
     var repetitions = 20
-    @Option(name: .customLong("max-bytes"), help: "Largest message in bytes (default 67108864).")
+    @Option(name: .customLong("max-bytes"), help: "Largest message in bytes.")
     var maxBytes = 64 << 20
     @Flag(help: "Print JSON: {ranks, alpha, beta, samples:[{bytes, seconds}]}.")
     var json = false

@@ -20,15 +20,15 @@ struct BenchCommand: ParsableCommand {
         rank 0 prints. Build with -c release; the machine may be shared, so repeat runs.
         """)
 
-    @Option(help: "Items N (default 100000).") var items = 100_000
-    @Option(help: "Embedding dimension d (default 64).") var dim = 64
-    @Option(name: .customLong("context-dim"), help: "Context dimension dx (default 16).") var contextDim = 16
-    @Option(help: "Candidate-set size K (default 100).") var k = 100
-    @Option(name: .customLong("batch-size"), help: "Global batch B (default 256).") var batchSize = 256
-    @Option(help: "Rollouts per context M (default 1).") var samples = 1
-    @Option(help: "Timed steps per variant (default 5).") var steps = 5
-    @Option(help: "Untimed warm-up steps per variant (default 1).") var warmup = 1
-    @Option(help: "Comma-separated variants: vpg, capg-threshold, capg-independent, topk, distill (default the first four).")
+    @Option(help: "Items N.") var items = 100_000
+    @Option(help: "Embedding dimension d.") var dim = 64
+    @Option(name: .customLong("context-dim"), help: "Context dimension dx.") var contextDim = 16
+    @Option(help: "Candidate-set size K.") var k = 100
+    @Option(name: .customLong("batch-size"), help: "Global batch B.") var batchSize = 256
+    @Option(help: "Rollouts per context M.") var samples = 1
+    @Option(help: "Timed steps per variant.") var steps = 5
+    @Option(help: "Untimed warm-up steps per variant.") var warmup = 1
+    @Option(help: "Comma-separated variants: vpg, capg-threshold, capg-independent, topk, distill.")
     var variants = StepBenchmark().variants.map(\.name).joined(separator: ",")
     @Option(name: .customLong("blas-threads"), help: "OpenBLAS threads per rank (default: $OPENBLAS_NUM_THREADS if set, else cores / ranks on the node).")
     var blasThreads: Int?

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 
 @main
 struct Capg: ParsableCommand {
@@ -10,6 +11,18 @@ struct Capg: ParsableCommand {
         invalid checkpoint), 64 usage error, 75 (`train`) stopped by SIGTERM/SIGUSR1 after \
         writing a checkpoint: requeue and resume with --resume auto.
         """,
-        subcommands: [TrainCommand.self, VarianceCommand.self, InclusionCommand.self, CheckpointCommand.self,
+        subcommands: [TrainCommand.self, EvalCommand.self, RetrieveCommand.self, ExportCommand.self,
+                      VarianceCommand.self, InclusionCommand.self, CheckpointCommand.self,
                       AllreduceBenchCommand.self, BenchCommand.self])
+
+    /// ArgumentParser's `help` subcommand prints the root help and exits 0 for a topic that
+    /// is no command (`capg help NOSUCH`); a typo must fail. Checked before parsing.
+    static func main() {
+        let args = Array(CommandLine.arguments.dropFirst())
+        if args.first == "help", args.count > 1, let unknown = HelpTopic.unknown(Array(args.dropFirst()), root: Self.self) {
+            FileHandle.standardError.write(Data("capg: help: no command '\(unknown)'; commands: \(HelpTopic.names(of: Self.self).joined(separator: ", "))\n".utf8))
+            Foundation.exit(64)
+        }
+        Self.main(nil)
+    }
 }

@@ -46,7 +46,7 @@ struct CheckpointCommand: ParsableCommand {
             let created = Date(timeIntervalSince1970: Double(d.createdUnixMs) / 1000)
             print("checkpoint \(loaded.path)")
             print(String(format: "  %.1f MB, %d frames, chunks of %d bytes; verified at %.0f MB/s", Double(d.fileBytes) / 1e6,
-                         d.frames + 1, d.chunkBytes, loaded.megabytesPerSecond))
+                         d.frameCount, d.chunkBytes, loaded.megabytesPerSecond))
             print("  schema v\(d.schemaVersion), written by \(d.writerVersion) at \(ISO8601DateFormatter().string(from: created)) by \(s.ranks) rank(s)")
             print("  step \(st.step) (\(st.step * c.batchSize) queries consumed), seed \(c.seed), env_seed \(c.envSeed)")
             print("  model: \(c.modelDescription); \(c.parameterCount) parameters")
@@ -90,11 +90,11 @@ struct CheckpointCommand: ParsableCommand {
             abstract: "Time writing and reading a checkpoint of a given size (random parameters, Adam state).",
             discussion: "Writes into --dir (default a temporary directory, removed afterwards) and prints MB/s.")
 
-        @Option(help: "Items N (default 1000000).")
+        @Option(help: "Items N.")
         var items = 1_000_000
-        @Option(help: "Embedding dimension d (default 64).")
+        @Option(help: "Embedding dimension d.")
         var dim = 64
-        @Option(help: "Repetitions (default 3).")
+        @Option(help: "Repetitions.")
         var repeats = 3
         @Option(help: "Directory to write into.")
         var dir: String?

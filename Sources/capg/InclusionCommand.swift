@@ -7,13 +7,14 @@ struct InclusionCommand: ParsableCommand {
         commandName: "inclusion",
         abstract: "Print P(a ∈ S) of every item for a PL top-K candidate set with the given scores.")
 
-    @Option(help: "Comma-separated scores s1,s2,...")
+    // Unconditional: the value may start with '-' (negative scores, `--scores -1,2`).
+    @Option(parsing: .unconditional, help: "Comma-separated scores s1,s2,... (negative values allowed: --scores -1,2).")
     var scores: String?
     @Option(name: .customLong("scores-file"), help: "File of scores, separated by commas, spaces or newlines.")
     var scoresFile: String?
     @Option(help: "Candidate-set size K.")
     var k: Int
-    @Option(help: "Inclusion model: exact | threshold | independent (default exact).")
+    @Option(help: "Inclusion model: exact | threshold | independent.")
     var model: String = "exact"
     @Flag(help: "Print {\"model\":…, \"k\":…, \"p\":[…]}.")
     var json = false

@@ -1,5 +1,6 @@
 import ArgumentParser
 import CAPGCheckpoint
+import CAPGServe
 import CAPGTrain
 import Foundation
 
@@ -62,6 +63,10 @@ struct TrainCommand: ParsableCommand {
     var testFile: String?
     @Option(help: "Features per LETOR document (default 136, MSLR-WEB).")
     var features: Int?
+    @Option(name: .customLong("max-label"), help: "Largest LETOR relevance label; a label above it (or a negative one) is an error naming FILE:LINE (default 4).")
+    var maxLabel: Double?
+    @Option(help: "LETOR label gain: exp2 (reward (2^rel − 1)/(2^max − 1), NDCG gain 2^rel − 1) | linear (rel/max, NDCG gain rel) (default exp2).")
+    var gain: String?
     @Option(help: "LETOR ESR: 0 = linear model over the features, > 0 = MLP with this many hidden units (default 0).")
     var hidden: Int?
     @Option(name: .customLong("obd-dir"), help: "Folder with the Open Bandit Dataset's all.csv and item_context.csv (with --data obd), e.g. data/obd/random/all.")
@@ -121,6 +126,8 @@ struct TrainCommand: ParsableCommand {
         if let testFile { try c.set("test_file", testFile, source: "--test") }
         if let features { try c.set("features", String(features), source: "--features") }
         if let hidden { try c.set("hidden", String(hidden), source: "--hidden") }
+        if let maxLabel { try c.set("max_label", String(maxLabel), source: "--max-label") }
+        if let gain { try c.set("gain", gain, source: "--gain") }
         if let obdDir { try c.set("obd_dir", obdDir, source: "--obd-dir") }
         if let k { try c.set("k", String(k), source: "--k") }
         if let estimator { try c.set("estimator", estimator, source: "--estimator") }
@@ -216,10 +223,8 @@ struct TrainCommand: ParsableCommand {
                 .run(communicator: comm)
             if comm.isRoot {
                 if summary.completed {
-                    // With a reward-blind fixed LSR the oracle ESR is no better than random and the
-                    // normalized value is meaningless (summary.json still holds the number).
-                    let normalized = abs(summary.oracleValue - summary.randomValue) < 0.01
-                        ? "n/a (oracle ≈ random ESR)" : String(format: "%.3f", summary.finalNormalizedValue)
+                    let normalized = NormalizedValue.text(summary.finalNormalizedValue, random: summary.randomValue,
+                                                          oracle: summary.oracleValue)
                     print(String(format: "result: value %.4f (random ESR %.4f, oracle %.4f)  normalized %@  recall %.3f  steps %d  %.1fs  fingerprint %@",
                                  summary.finalValue, summary.randomValue, summary.oracleValue, normalized,
                                  summary.recall, summary.steps, summary.wallSeconds, String(summary.paramFingerprint.prefix(16))))

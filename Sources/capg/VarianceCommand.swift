@@ -16,15 +16,15 @@ struct VarianceCommand: ParsableCommand {
 
     @OptionGroup var env: EnvironmentOptions
 
-    @Option(name: .customLong("k"), help: "Comma-separated candidate-set sizes (default 10,50,200).")
+    @Option(name: .customLong("k"), help: "Comma-separated candidate-set sizes.")
     var ks: String = "10,50,200"
-    @Option(help: "Comma-separated estimators from vpg,capg,topk,distill (default vpg,capg,topk).")
+    @Option(help: "Comma-separated estimators from vpg,capg,topk,distill.")
     var estimators: String = "vpg,capg,topk"
-    @Option(help: "Independent draws M per context (default 200).")
+    @Option(help: "Independent draws M per context.")
     var samples: Int = 200
-    @Option(help: "Number of contexts to average over (default 8).")
+    @Option(help: "Number of contexts to average over.")
     var contexts: Int = 8
-    @Option(name: .customLong("reference-samples"), help: "Rollouts of the leave-one-out V-PG reference per context (default 20000).")
+    @Option(name: .customLong("reference-samples"), help: "Rollouts of the leave-one-out V-PG reference per context.")
     var referenceSamples: Int = 20000
     @Flag(help: "Print a JSON array instead of a table.")
     var json = false

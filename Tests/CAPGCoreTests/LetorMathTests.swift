@@ -37,7 +37,7 @@ final class LetorMathTests: XCTestCase {
     }
 
     func testNDCGOnHandComputedExample() {
-        let labels: [Int32] = [3, 2, 0, 1]
+        let labels: [Float] = [3, 2, 0, 1]
         let scores: [Double] = [0.1, 0.4, 0.3, 0.2]
         // Ranking 1,2,3,0 → labels 2,0,1,3: DCG@4 = 3/1 + 0 + 1/2 + 7/log2(5); ideal 3,2,1,0: 7 + 3/log2(3) + 1/2.
         let dcg4 = 3 + 0.5 + 7 / log2(5.0), idcg4 = 7 + 3 / log2(3.0) + 0.5
@@ -51,7 +51,7 @@ final class LetorMathTests: XCTestCase {
         XCTAssertEqual(RankingMetrics.ndcg(scores: [0.0, 0, 0, 0], labels: labels, k: 4)!,
                        (7 + 3 / log2(3.0) + 0 + 1 / log2(5.0)) / idcg4, accuracy: 1e-12)
         // All-zero labels: excluded.
-        XCTAssertNil(RankingMetrics.ndcg(scores: [1.0, 2], labels: [Int32(0), 0], k: 2))
+        XCTAssertNil(RankingMetrics.ndcg(scores: [1.0, 2], labels: [Float(0), 0], k: 2))
         XCTAssertEqual(RankingMetrics.mostRelevantDocument(labels: [1, 3, 3, 0]), 1)
         XCTAssertNil(RankingMetrics.mostRelevantDocument(labels: [0, 0]))
         XCTAssertEqual(RankingMetrics.bestDocumentRecall(candidates: [0, 3], labels: labels), 1)
@@ -137,5 +137,28 @@ final class LetorMathTests: XCTestCase {
         }
         XCTAssertEqual(r.x[0], 1, accuracy: 1e-5)
         XCTAssertEqual(r.x[1], 1, accuracy: 1e-5)
+    }
+}
+
+/// `--gain linear` and real-valued labels.
+final class LabelGainTests: XCTestCase {
+    func testLinearGainAndRealLabels() throws {
+        let d = LetorDataset(featureCount: 1, qids: ["a"], queryOrdinals: [0], documentOffsets: [0, 3],
+                             labels: [2.5, 0, 5], features: [0, 0, 0])
+        let lin = try LetorEnvironment(dataset: d, config: LetorEnvironmentConfig(maxRelevance: 5, gain: .linear, lateStage: .relevance(noise: 0)))
+        XCTAssertEqual((0..<3).map(lin.query(at: 0).expectedReward), [0.5, 0, 1])
+        let exp = try LetorEnvironment(dataset: d, config: LetorEnvironmentConfig(maxRelevance: 5, lateStage: .relevance(noise: 0)))
+        XCTAssertEqual(exp.query(at: 0).expectedReward(of: 0), (pow(2, 2.5) - 1) / 31, accuracy: 1e-12)
+        // NDCG with linear gain: ranking [0, 2, 1] has DCG 2.5 + 5/log2(3); ideal 5 + 2.5/log2(3).
+        let ndcg = RankingMetrics.ndcg(scores: [3.0, 1, 2], labels: [Float(2.5), 0, 5], k: 3, gain: .linear)!
+        XCTAssertEqual(ndcg, (2.5 + 5 / log2(3.0)) / (5 + 2.5 / log2(3.0)), accuracy: 1e-12)
+        XCTAssertThrowsError(try LetorEnvironment(dataset: d, config: LetorEnvironmentConfig(maxRelevance: 4))) {
+            XCTAssertTrue("\($0)".contains("--max-label 5"), "\($0)")
+        }
+    }
+
+    func testReciprocalRank() {
+        XCTAssertEqual(RankingMetrics.reciprocalRank(ranking: [2, 0, 1], labels: [Float(1), 0, 0]), 0.5)
+        XCTAssertNil(RankingMetrics.reciprocalRank(ranking: [0, 1], labels: [Float(0), 0]))
     }
 }

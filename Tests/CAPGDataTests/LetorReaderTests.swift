@@ -20,7 +20,7 @@ final class LetorReaderTests: XCTestCase {
     }
 
     /// Reads `text` from a file with a tiny chunk size, so lines straddle chunk boundaries.
-    func read(_ text: String, features: Int = 4, rank: Int = 0, size: Int = 1, maxLabel: Int? = nil,
+    func read(_ text: String, features: Int = 4, rank: Int = 0, size: Int = 1, maxLabel: Double? = nil,
               chunk: Int = 7) throws -> (LetorDataset, LetorReadStatistics, String) {
         let path = try write(text)
         var o = LetorReadOptions(featureCount: features, rank: rank, size: size, maxLabel: maxLabel)
@@ -30,7 +30,7 @@ final class LetorReaderTests: XCTestCase {
     }
 
     /// Asserts reading fails with a message that starts with `FILE:LINE:` and contains `fragment`.
-    func assertError(_ text: String, line: Int, contains fragment: String, features: Int = 4, maxLabel: Int? = nil,
+    func assertError(_ text: String, line: Int, contains fragment: String, features: Int = 4, maxLabel: Double? = nil,
                      file: StaticString = #filePath, at: UInt = #line) throws {
         let path = try write(text, name: "bad.txt")
         do {
@@ -87,10 +87,11 @@ final class LetorReaderTests: XCTestCase {
     }
 
     func testEveryErrorNamesFileAndLine() throws {
-        try assertError("1 qid:1 1:1\nx qid:1 1:1\n", line: 2, contains: "label 'x' is not a non-negative integer")
-        try assertError("1 qid:1 1:1\n-1 qid:1 1:1\n", line: 2, contains: "label '-1'")
-        try assertError("1.5 qid:1 1:1\n", line: 1, contains: "label '1.5'")
-        try assertError("5 qid:1 1:1\n", line: 1, contains: "label 5 is above the declared maximum 4", maxLabel: 4)
+        try assertError("1 qid:1 1:1\nx qid:1 1:1\n", line: 2, contains: "label 'x' is not a non-negative number")
+        try assertError("1 qid:1 1:1\n-1 qid:1 1:1\n", line: 2, contains: "label -1 is negative")
+        try assertError("1 qid:1 1:1\nnan qid:1 1:1\n", line: 2, contains: "label 'nan'")
+        try assertError("5 qid:1 1:1\n", line: 1, contains: "label 5 is above the declared maximum 4; raise it with --max-label 5", maxLabel: 4)
+        try assertError("4.5 qid:1 1:1\n", line: 1, contains: "label 4.5 is above the declared maximum 4", maxLabel: 4)
         try assertError("\n\n1 1:1\n", line: 3, contains: "expected 'qid:<id>' after the label")
         try assertError("1\n", line: 1, contains: "found end of line")
         try assertError("1 qid:1 1:1\n1 qid:1 1:1 2\n", line: 2, contains: "token '2' is not 'id:value'")
@@ -177,5 +178,14 @@ final class LetorReaderTests: XCTestCase {
         XCTAssertEqual(d.documentCount, 2)
         XCTAssertEqual(d.features[299], 37.5)
         XCTAssertEqual(d.features[300 + 7], 1)
+    }
+
+    /// Real-valued labels (ratings, click rates) are read as they are, up to the maximum.
+    func testRealValuedLabels() throws {
+        let (d, s, _) = try read("1.5 qid:1 1:1\n0.25 qid:1 1:2\n4 qid:2 1:3\n", maxLabel: 4)
+        XCTAssertEqual(d.labels, [1.5, 0.25, 4])
+        XCTAssertEqual(s.maxLabel, 4)
+        let (e, _, _) = try read("7.5 qid:1 1:1\n", maxLabel: 10)
+        XCTAssertEqual(e.labels, [7.5])
     }
 }

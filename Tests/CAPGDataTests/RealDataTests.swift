@@ -43,7 +43,7 @@ final class RealDataTests: XCTestCase {
             XCTAssertEqual(d.queryCount, queries)
             XCTAssertEqual(d.featureCount, 136)
             XCTAssertEqual(d.features.count, 5000 * 136)
-            XCTAssertEqual((0...4).map { l in d.labels.filter { $0 == l }.count }, counts)
+            XCTAssertEqual((0...4).map { l in d.labels.filter { $0 == Float(l) }.count }, counts)
             XCTAssertEqual(d.qids.first, path == mslrTrain ? "1" : d.qids.first)
             // The first document of the train fold: "2 qid:1 1:3 2:3 3:0 4:0 5:3 … 16:6.931275 …".
             if path == mslrTrain {

@@ -70,4 +70,88 @@ final class CLITests: XCTestCase {
             }
         }
     }
+
+    /// `--scores -1,2` (a value starting with '-') is a value, not an unknown option.
+    func testInclusionAcceptsNegativeScores() throws {
+        for args in [["inclusion", "--scores", "-1,2", "--k", "1", "--json"], ["inclusion", "--scores=-1,2", "--k", "1", "--json"]] {
+            let r = try run(args)
+            XCTAssertEqual(r.code, 0, "\(args): \(r.err)")
+            let obj = try JSONSerialization.jsonObject(with: Data(r.out.utf8)) as! [String: Any]
+            let p = obj["p"] as! [Double]
+            XCTAssertEqual(p.count, 2)
+            XCTAssertGreaterThan(p[1], p[0])
+        }
+    }
+
+    /// `capg help NOSUCH` fails (64) naming the commands; a real topic still prints its help.
+    func testHelpForUnknownCommandFails() throws {
+        let bad = try run(["help", "NOSUCH"])
+        XCTAssertEqual(bad.code, 64)
+        XCTAssertTrue(bad.err.contains("no command 'NOSUCH'") && bad.err.contains("train"), bad.err)
+        XCTAssertEqual(try run(["help", "checkpoint", "nosuch"]).code, 64)
+        let good = try run(["help", "checkpoint", "inspect"])
+        XCTAssertEqual(good.code, 0, good.err)
+        XCTAssertTrue(good.out.contains("Verify a checkpoint"))
+    }
+
+    /// Every option's default appears once in --help (ArgumentParser appends "(default: …)"
+    /// for options with a default value; help texts must not repeat it).
+    func testHelpPrintsEachDefaultOnce() throws {
+        for command in ["variance", "inclusion", "bench", "allreduce-bench", "eval", "retrieve", "export"] {
+            let r = try run([command, "--help"])
+            XCTAssertEqual(r.code, 0, r.err)
+            let flat = r.out.replacingOccurrences(of: "\n", with: " ").split(separator: " ").joined(separator: " ")
+            for line in flat.components(separatedBy: "--").dropFirst() where line.contains("(default: ") {
+                XCTAssertFalse(line.contains("(default ") , "\(command): default printed twice in '--\(line)'")
+            }
+        }
+        let r = try run(["variance", "--help"])
+        XCTAssertEqual(r.out.components(separatedBy: "10,50,200").count - 1, 1, r.out)
+    }
+
+    /// `capg train --help` lists the LETOR label flags; a bad gain is a usage error.
+    func testLabelFlags() throws {
+        let r = try run(["train", "--help"])
+        XCTAssertTrue(r.out.contains("--max-label") && r.out.contains("--gain"))
+        let bad = try run(["train", "--data", "letor", "--train", "x", "--test", "y", "--gain", "cubic"])
+        XCTAssertEqual(bad.code, 64)
+        XCTAssertTrue(bad.err.contains("gain"), bad.err)
+        let neg = try run(["train", "--data", "letor", "--train", "x", "--test", "y", "--max-label", "0"])
+        XCTAssertEqual(neg.code, 64)
+        XCTAssertTrue(neg.err.contains("max_label"), neg.err)
+    }
+
+    /// The result line's normalized value is the summary's number (one rule: `NormalizedValue`).
+    func testResultLineNormalizedMatchesSummary() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("capg-cli-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let r = try run(["train", "--items", "200", "--k", "5", "--batch-size", "4", "--steps", "4", "--eval-every", "2",
+                         "--set", "eval_queries=10", "--run-dir", dir, "--quiet"])
+        XCTAssertEqual(r.code, 0, r.err)
+        let s = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/summary.json"))) as! [String: Any]
+        let n = String(format: "%.3f", s["final_normalized_value"] as! Double)
+        XCTAssertTrue(r.out.contains("normalized \(n)"), r.out)
+        // A reward-blind LSR: the same number, flagged.
+        let blind = try run(["train", "--items", "200", "--k", "5", "--batch-size", "4", "--steps", "2", "--eval-every", "2",
+                             "--lsr-alignment", "0", "--set", "eval_queries=10", "--run-dir", dir + "/blind", "--quiet"])
+        XCTAssertEqual(blind.code, 0, blind.err)
+        let b = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/blind/summary.json"))) as! [String: Any]
+        let nb = String(format: "%.3f", b["final_normalized_value"] as! Double)
+        XCTAssertTrue(blind.out.contains("normalized \(nb)"), blind.out)
+    }
+
+    /// `checkpoint inspect` and `inspect --json` report the same frame count (header,
+    /// chunks and trailer): 3 parameter + 2 Adam tensors in one chunk each → 7.
+    func testInspectFrameCountAgrees() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("capg-cli-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let t = try run(["train", "--items", "50", "--k", "5", "--batch-size", "4", "--steps", "1", "--set", "eval_queries=4",
+                         "--run-dir", dir, "--quiet"])
+        XCTAssertEqual(t.code, 0, t.err)
+        let text = try run(["checkpoint", "inspect", dir + "/checkpoints"])
+        let json = try run(["checkpoint", "inspect", dir + "/checkpoints", "--json"])
+        let obj = try JSONSerialization.jsonObject(with: Data(json.out.utf8)) as! [String: Any]
+        XCTAssertEqual(obj["frames"] as? Int, 7)
+        XCTAssertTrue(text.out.contains(", 7 frames,"), text.out)
+    }
 }

@@ -5,7 +5,8 @@
 ///   (missing sparse features are 0); query `q`'s rows are `documentOffsets[q] ..<
 ///   documentOffsets[q+1]`, so its feature matrix is one contiguous `n_q × F` block that a
 ///   GEMV/GEMM can read in place;
-/// - `labels`: the graded relevance of each document (non-negative integers);
+/// - `labels`: the graded relevance of each document (non-negative reals, usually the
+///   integers 0…4; see `LabelGain`);
 /// - `qids`, `queryOrdinals`: the query id as written in the file, and the query's 0-based
 ///   position among all queries of the file (the same on every rank; it keys the query's
 ///   random streams and decides its owner rank `ordinal % size`).
@@ -20,12 +21,12 @@ public struct LetorDataset: Sendable, Equatable {
     public let queryOrdinals: [Int]
     /// `queryCount + 1` offsets into the document arrays; `documentOffsets[0] == 0`.
     public let documentOffsets: [Int]
-    public let labels: [Int32]
+    public let labels: [Float]
     public internal(set) var features: [Float]
 
     /// Builds a dataset from its buffers; checks that they fit together (O(Q)).
     public init(featureCount: Int, qids: [String], queryOrdinals: [Int], documentOffsets: [Int],
-                labels: [Int32], features: [Float]) {
+                labels: [Float], features: [Float]) {
         precondition(featureCount > 0, "featureCount must be positive")
         precondition(qids.count == queryOrdinals.count && documentOffsets.count == qids.count + 1,
                      "qids, ordinals and offsets disagree on the number of queries")
@@ -55,7 +56,7 @@ public struct LetorDataset: Sendable, Equatable {
     public func documentCount(of q: Int) -> Int { documentOffsets[q + 1] - documentOffsets[q] }
 
     /// Labels of query `q` (a slice of the shared buffer; no copy).
-    public func labels(of q: Int) -> ArraySlice<Int32> { labels[documents(of: q)] }
+    public func labels(of q: Int) -> ArraySlice<Float> { labels[documents(of: q)] }
 
     /// Calls `body` with query `q`'s `n_q × F` row-major feature block (no copy).
     @inlinable
@@ -67,7 +68,7 @@ public struct LetorDataset: Sendable, Equatable {
     }
 
     /// Largest label in this dataset (0 if empty).
-    public var maxLabel: Int32 { labels.max() ?? 0 }
+    public var maxLabel: Float { labels.max() ?? 0 }
 
     /// Applies `standardizer` to every feature row in place (O(D·F)).
     public mutating func standardize(with standardizer: FeatureStandardizer) {

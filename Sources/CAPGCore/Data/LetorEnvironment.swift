@@ -21,34 +21,38 @@ public enum LetorLateStageModel: Sendable, Equatable {
 
 /// Parameters of a LETOR environment (DESIGN §5).
 public struct LetorEnvironmentConfig: Sendable, Equatable {
-    /// `max_rel` of the gain `(2^rel − 1)/(2^max_rel − 1)`; 4 for MSLR-WEB, Yahoo, Istella.
-    /// Fixed by the data set, not by a shard, so every rank computes the same rewards.
-    public var maxRelevance: Int = 4
+    /// `max_rel` of the reward `(2^rel − 1)/(2^max_rel − 1)` (or `rel/max_rel`, see `gain`);
+    /// 4 for MSLR-WEB, Yahoo, Istella. Fixed by the data set, not by a shard, so every rank
+    /// computes the same rewards.
+    public var maxRelevance: Double = 4
+    /// How a label becomes a reward (`LabelGain`).
+    public var gain: LabelGain = .exp2
     public var lateStage: LetorLateStageModel = .relevance(noise: 0.5)
     /// Seed of the LSR noise (separate from the training seed).
     public var seed: UInt64 = 1
     /// α in `ℓ_d = α · base_d + σ ε`: 1 ranks by the base score, 0 ignores it (a misaligned LSR).
     public var alignment: Double = 1
 
-    public init(maxRelevance: Int = 4, lateStage: LetorLateStageModel = .relevance(noise: 0.5), seed: UInt64 = 1,
-                alignment: Double = 1) {
-        self.maxRelevance = maxRelevance; self.lateStage = lateStage; self.seed = seed; self.alignment = alignment
+    public init(maxRelevance: Double = 4, gain: LabelGain = .exp2, lateStage: LetorLateStageModel = .relevance(noise: 0.5),
+                seed: UInt64 = 1, alignment: Double = 1) {
+        self.maxRelevance = maxRelevance; self.gain = gain; self.lateStage = lateStage; self.seed = seed
+        self.alignment = alignment
     }
 }
 
 public enum LetorEnvironmentError: Error, CustomStringConvertible, Equatable {
-    case labelAboveMaximum(qid: String, label: Int32, maxRelevance: Int)
+    case labelAboveMaximum(qid: String, label: Float, maxRelevance: Double)
     case lateStageWeightCount(got: Int, featureCount: Int)
-    case invalidMaxRelevance(Int)
+    case invalidMaxRelevance(Double)
 
     public var description: String {
         switch self {
         case .labelAboveMaximum(let qid, let l, let m):
-            return "query \(qid) has relevance label \(l) above the configured maximum \(m); raise maxRelevance (e.g. --max-relevance \(l)) or fix the data"
+            return "query \(qid) has relevance label \(LabelText.format(Double(l))) above the configured maximum \(LabelText.format(m)); raise it (--max-label \(LabelText.format(Double(l))), config key max_label) or fix the data"
         case .lateStageWeightCount(let g, let f):
             return "the late-stage linear model has \(g) weights but the data has \(f) features; supply exactly \(f)"
         case .invalidMaxRelevance(let m):
-            return "maxRelevance must be at least 1, got \(m)"
+            return "the maximum label must be in (0, 1000] (--max-label, config key max_label), got \(LabelText.format(m))"
         }
     }
 }
@@ -59,16 +63,14 @@ public enum LetorEnvironmentError: Error, CustomStringConvertible, Equatable {
 public struct LetorEnvironment: Sendable {
     public let dataset: LetorDataset
     public let config: LetorEnvironmentConfig
-    /// `gain[rel] = (2^rel − 1)/(2^max_rel − 1)` for rel = 0...max_rel.
-    public let gainTable: [Double]
-
     /// Checks every label against `maxRelevance` (O(D)) and the LSR weights against F.
     public init(dataset: LetorDataset, config: LetorEnvironmentConfig) throws {
-        guard config.maxRelevance >= 1 && config.maxRelevance <= 30 else {
+        // 1000 keeps 2^max finite; larger maxima are not graded relevance any more.
+        guard config.maxRelevance > 0 && config.maxRelevance <= 1000 else {
             throw LetorEnvironmentError.invalidMaxRelevance(config.maxRelevance)
         }
         for q in 0..<dataset.queryCount {
-            for d in dataset.documents(of: q) where dataset.labels[d] > config.maxRelevance {
+            for d in dataset.documents(of: q) where Double(dataset.labels[d]) > config.maxRelevance || dataset.labels[d] < 0 {
                 throw LetorEnvironmentError.labelAboveMaximum(qid: dataset.qids[q], label: dataset.labels[d],
                                                               maxRelevance: config.maxRelevance)
             }
@@ -78,8 +80,6 @@ public struct LetorEnvironment: Sendable {
         }
         self.dataset = dataset
         self.config = config
-        let denominator = Double((1 << config.maxRelevance) - 1)
-        gainTable = (0...config.maxRelevance).map { Double((1 << $0) - 1) / denominator }
     }
 
     public var queryCount: Int { dataset.queryCount }
@@ -94,7 +94,7 @@ public struct LetorEnvironment: Sendable {
         var gains = [Double](repeating: 0, count: n)
         var lsr = [Double](repeating: 0, count: n)
         for (i, d) in docs.enumerated() {
-            gains[i] = gainTable[Int(dataset.labels[d])]
+            gains[i] = config.gain.reward(Double(dataset.labels[d]), max: config.maxRelevance)
         }
         switch config.lateStage {
         case .relevance:
@@ -124,7 +124,7 @@ public struct LetorEnvironment: Sendable {
 
 /// One LETOR query as the trainer sees it: its `n_q` documents are the universe,
 ///
-///   q(x, d) = (2^rel_d − 1)/(2^max_rel − 1),   ℓ(x, d) = base_d + σ ε_{q,d}.
+///   q(x, d) = (2^rel_d − 1)/(2^max_rel − 1)  (or rel_d/max_rel),   ℓ(x, d) = base_d + σ ε_{q,d}.
 ///
 /// All O(1) per call (precomputed by `LetorEnvironment.query(at:)`).
 public struct LetorQuery: RankingQuery, Sendable, Equatable {
@@ -133,7 +133,7 @@ public struct LetorQuery: RankingQuery, Sendable, Equatable {
     /// The query's ordinal in its file (rank-count independent; key for random streams).
     public let ordinal: Int
     public let qid: String
-    public let labels: [Int32]
+    public let labels: [Float]
     public let gains: [Double]
     public let lateStageScores: [Double]
     /// The documents' feature rows (`n_q × F`, a slice of the shard: no copy), for a learned LSR.

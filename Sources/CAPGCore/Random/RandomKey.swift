@@ -11,6 +11,7 @@ public enum RandomPurpose: UInt32, Sendable, CaseIterable {
     case evaluationContext = 8
     case evaluationSampling = 9
     case variance = 10
+    case bootstrap = 11
 }
 
 /// The coordinates of one random stream: `(seed, purpose, step, query id, sample index)`.

@@ -35,6 +35,8 @@ extension TrainingConfig {
         case "test_file": testFile = value
         case "features": features = try int()
         case "hidden": hidden = try int()
+        case "max_label": maxLabel = try double()
+        case "gain": gain = try choice(LabelGain.self)
         case "obd_dir": obdDir = value
         case "obd_train_fraction": obdTrainFraction = try double()
         case "obd_click_model":
@@ -143,6 +145,7 @@ extension TrainingConfig {
             try need(!trainFile.isEmpty && !testFile.isEmpty, "data letor needs --train FILE and --test FILE (LETOR/SVMlight)")
             try need(features >= 1, "features must be ≥ 1 (got \(features))")
             try need(hidden >= 0, "hidden must be ≥ 0 (got \(hidden))")
+            try need(maxLabel > 0 && maxLabel <= 1000, "max_label (--max-label) must be in (0, 1000] (got \(maxLabel))")
         case .obd:
             try need(!obdDir.isEmpty, "data obd needs --obd-dir DIR (the folder with all.csv and item_context.csv)")
             try need(obdTrainFraction > 0 && obdTrainFraction < 1, "obd_train_fraction must be in (0, 1) (got \(obdTrainFraction))")

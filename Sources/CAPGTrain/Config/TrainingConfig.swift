@@ -14,6 +14,12 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     public var testFile = ""
     /// Number of features F of the LETOR files (136 for MSLR-WEB).
     public var features = 136
+    /// Largest LETOR relevance label allowed (a label above it, or a negative one, is an
+    /// error naming FILE:LINE); the reward of label rel is `gain`'s `g(rel)/g(max_label)`.
+    public var maxLabel = 4.0
+    /// LETOR label gain: `exp2` (reward `(2^rel − 1)/(2^max − 1)`, DCG gain `2^rel − 1`) or
+    /// `linear` (`rel/max`, DCG gain `rel`).
+    public var gain = LabelGain.exp2
     /// Hidden units of the LETOR ESR: 0 = linear model over the features, > 0 = one-hidden-layer MLP.
     public var hidden = 0
     /// Directory holding the OBD CSVs (`data = obd`; e.g. `data/obd/random/all`).
@@ -104,6 +110,7 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case data, trainFile = "train_file", testFile = "test_file", features, hidden, obdDir = "obd_dir"
+        case maxLabel = "max_label", gain
         case obdTrainFraction = "obd_train_fraction", obdClickModel = "obd_click_model"
         case items, contextDim = "context_dim", rewardScale = "reward_scale", biasMean = "bias_mean"
         case biasStd = "bias_std", lsrNoise = "lsr_noise", lsrTemperature = "lsr_temperature"

@@ -2,7 +2,7 @@ import CAPGCore
 
 /// LETOR/SVMlight data (MSLR-WEB, Yahoo LTR, Istella): each query's documents are its
 /// candidate universe (sizes vary per query), reward is the graded gain of the chosen
-/// document `(2^rel − 1)/(2^max_rel − 1)`, the LSR ranks by relevance plus noise
+/// document `(2^rel − 1)/(2^max_label − 1)` (or `rel/max_label`, config `gain`), the LSR ranks by relevance plus noise
 /// (`lsr_noise`), and the ESR is a linear model or a one-hidden-layer MLP over the
 /// (standardized) document features.
 ///
@@ -31,7 +31,7 @@ public final class LetorTask: TrainingTask {
                      "the standardizer must have one entry per feature")
         self.config = config
         self.standardizer = standardizer
-        let envConfig = LetorEnvironmentConfig(maxRelevance: 4, lateStage: .relevance(noise: config.lsrNoise), seed: config.envSeed,
+        let envConfig = LetorEnvironmentConfig(maxRelevance: config.maxLabel, gain: config.gain, lateStage: .relevance(noise: config.lsrNoise), seed: config.envSeed,
                                                alignment: config.lsrAlignment)
         self.train = try LetorEnvironment(dataset: train, config: envConfig)
         self.test = try LetorEnvironment(dataset: test, config: envConfig)
@@ -126,6 +126,6 @@ public final class LetorTask: TrainingTask {
 
     public func ndcg(scores: [Double], query: any RankingQuery, k: Int) -> Double? {
         guard let q = query as? LetorQuery else { return nil }
-        return RankingMetrics.ndcg(scores: scores, labels: q.labels, k: k)
+        return RankingMetrics.ndcg(scores: scores, labels: q.labels, k: k, gain: config.gain)
     }
 }

@@ -34,3 +34,23 @@ extension CLITests {
         XCTAssertFalse(r.err.contains("NSCocoaErrorDomain"), r.err)
     }
 }
+
+/// Sizes are checked before anything is allocated.
+extension CLITests {
+    /// A run that cannot fit any machine this project runs on (≈ 1 TB per rank) is refused
+    /// with exit 64, the estimate and what to change — not a trap in an allocation.
+    func testRunThatCannotFitIsRefusedWithTheEstimate() throws {
+        let r = try run(["train", "--items", "1000000000", "--dim", "64", "--steps", "1", "--run-dir",
+                         FileManager.default.temporaryDirectory.appendingPathComponent("capg-mem-\(UUID().uuidString)").path])
+        XCTAssertEqual(r.code, 64, r.err)
+        XCTAssertTrue(r.err.contains("needs an estimated"), r.err)
+        XCTAssertTrue(r.err.contains("--item-shards"), r.err)
+    }
+
+    /// Sizes whose byte counts overflow 64 bits are named, not trapped on.
+    func testOverflowingSizesAreRejected() throws {
+        let r = try run(["train", "--dim", "4611686018427387904", "--steps", "1", "--run-dir", "/tmp/capg-never"])
+        XCTAssertEqual(r.code, 64, r.err)
+        XCTAssertTrue(r.err.contains("overflow") || r.err.contains("dim must be"), r.err)
+    }
+}

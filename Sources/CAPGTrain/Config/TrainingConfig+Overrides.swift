@@ -151,7 +151,7 @@ extension TrainingConfig {
             try need(obdTrainFraction > 0 && obdTrainFraction < 1, "obd_train_fraction must be in (0, 1) (got \(obdTrainFraction))")
         }
         try need(items >= 2, "items must be ≥ 2 (got \(items))")
-        try need(items <= 50_000_000, "items must be ≤ 50000000 (got \(items))")
+        try need(items <= Int(Int32.max), "items must be ≤ \(Int32.max) (a checkpoint dimension is 32-bit; got \(items)); memory is checked separately (MemoryFootprint)")
         try need(contextDim >= 1, "context_dim must be ≥ 1 (got \(contextDim))")
         try need(dim >= 1, "dim must be ≥ 1 (got \(dim))")
         // Tensor dimensions fit in 31 bits, so the products and sums of `parameterTensors`

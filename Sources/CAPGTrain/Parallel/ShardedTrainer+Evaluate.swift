@@ -45,11 +45,7 @@ extension ShardedTrainer {
         for i in rows.indices {
             var v = 0.0, rec = 0.0
             for s in 0..<m {
-                let offset = (i * m + s) * width
-                let lists = try (0..<grid.itemShards).map { r in
-                    try ShardCandidate.unpack(Array(all[(r * payload.count + offset)..<(r * payload.count + offset + width)]))
-                }
-                let sigma = ShardedGumbelTopK.merge(lists, k: k).items
+                let sigma = try mergeGathered(all, contribution: payload.count, offset: (i * m + s) * width, k: k).items
                 v += evaluator.lsr.setValue(candidates: sigma, query: queries[i])
                 if sigma.contains(favourites[i]) { rec += 1 }
             }
@@ -70,12 +66,7 @@ extension ShardedTrainer {
             payload += ShardCandidate.pack(top, k: k)
         }
         let all = allgather(payload, grid.items)
-        return try queries.indices.map { i in
-            let lists = try (0..<grid.itemShards).map { r in
-                try ShardCandidate.unpack(Array(all[(r * payload.count + i * width)..<(r * payload.count + (i + 1) * width)]))
-            }
-            return ShardedGumbelTopK.merge(lists, k: k).items
-        }
+        return try queries.indices.map { i in try mergeGathered(all, contribution: payload.count, offset: i * width, k: k).items }
     }
 
     /// Random-ESR and oracle-ESR values and the LSR favourites of this group's evaluation

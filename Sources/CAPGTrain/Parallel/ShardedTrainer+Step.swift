@@ -116,11 +116,7 @@ extension ShardedTrainer {
         for qi in 0..<c.count {
             var qs = [CandidateSample](), qr = [Rollout]()
             for s in 0..<m {
-                let offset = (qi * m + s) * width
-                let lists = try (0..<grid.itemShards).map { r in
-                    try ShardCandidate.unpack(Array(gathered[(r * payload.count + offset)..<(r * payload.count + offset + width)]))
-                }
-                let sample = ShardedGumbelTopK.merge(lists, k: k)
+                let sample = try mergeGathered(gathered, contribution: payload.count, offset: (qi * m + s) * width, k: k)
                 qs.append(sample)
                 qr.append(estimator.sampler.finish(candidates: sample.items, kthKey: sample.kthKey, query: c.queries[qi],
                                                    seed: config.seed, step: step, queryID: c.ids[qi], sample: s))
@@ -288,6 +284,16 @@ extension ShardedTrainer {
         if grid.world.rank == 0 { for v in gW { norm2 += Double(v) * Double(v) } }
         if grid.group == 0 { for v in gradient[wCount...] { norm2 += Double(v) * Double(v) } }
         return norm2
+    }
+
+    /// The merged global top-K of the entry at `offset` of an all-gathered candidate payload
+    /// (`contribution` doubles per shard, `3K` per entry).
+    func mergeGathered(_ all: [Double], contribution: Int, offset: Int, k: Int) throws -> CandidateSample {
+        let width = ShardCandidate.packedWidth * k
+        let lists = try (0..<grid.itemShards).map { r in
+            try ShardCandidate.unpack(Array(all[(r * contribution + offset)..<(r * contribution + offset + width)]))
+        }
+        return ShardedGumbelTopK.merge(lists, k: k)
     }
 
     // Collectives that also count this rank's contribution in `lastStepCommBytes`.

@@ -1,6 +1,5 @@
 import CAPGCore
 import CAPGTrain
-import CCheckpointProto
 import Foundation
 import XCTest
 @testable import CAPGCheckpoint
@@ -76,7 +75,7 @@ final class CheckpointContentTests: XCTestCase {
         let start = try XCTUnwrap(firstIndex(of: hash, in: bytes))
         var forged = bytes
         forged[start] = forged[start] == UInt8(ascii: "0") ? UInt8(ascii: "1") : UInt8(ascii: "0")
-        forged = recomputeChecksums(forged)
+        forged = CheckpointReseal.reseal(forged)
         XCTAssertThrowsError(try CheckpointDecoder.decode(forged)) { e in
             XCTAssertTrue("\(e)".contains("config_hash"), "\(e)")
         }
@@ -87,33 +86,4 @@ final class CheckpointContentTests: XCTestCase {
         for i in 0...(hay.count - needle.count) where hay[i..<(i + needle.count)].elementsEqual(needle) { return i }
         return nil
     }
-}
-
-/// Recomputes every frame's CRC32C and the trailer's payload CRC32C of a checkpoint whose
-/// frame bodies were patched in place (same lengths): a forger with the format's own CRC
-/// code and protobuf-c message packer (the trailer is unpacked, its payload_crc32c set,
-/// and packed again, since the varint may change length).
-func recomputeChecksums(_ input: [UInt8]) -> [UInt8] {
-    var b = input
-    var frames: [Range<Int>] = []
-    var pos = 8
-    while pos + 8 <= b.count {
-        let len = Int(b[pos]) | Int(b[pos + 1]) << 8 | Int(b[pos + 2]) << 16 | Int(b[pos + 3]) << 24
-        frames.append(pos..<(pos + 8 + len)); pos += 8 + len
-    }
-    func le(_ v: UInt32) -> [UInt8] { (0..<4).map { UInt8(truncatingIfNeeded: v >> (8 * $0)) } }
-    for f in frames.dropLast() {
-        let crc = b.withUnsafeBytes { CRC32C.checksum(UnsafeRawBufferPointer(rebasing: $0[(f.lowerBound + 8)..<f.upperBound])) }
-        b.replaceSubrange((f.lowerBound + 4)..<(f.lowerBound + 8), with: le(crc))
-    }
-    let trailer = frames.last!
-    let payload = b.withUnsafeBytes { CRC32C.checksum(UnsafeRawBufferPointer(rebasing: $0[8..<trailer.lowerBound])) }
-    let body = Array(b[(trailer.lowerBound + 8)..<trailer.upperBound])
-    let frame = body.withUnsafeBufferPointer { capg__v1__frame__unpack(nil, body.count, $0.baseAddress)! }
-    defer { capg__v1__frame__free_unpacked(frame, nil) }
-    frame.pointee.trailer.pointee.payload_crc32c = payload
-    var packed = [UInt8](repeating: 0, count: capg__v1__frame__get_packed_size(frame))
-    _ = packed.withUnsafeMutableBufferPointer { capg__v1__frame__pack(frame, $0.baseAddress) }
-    let crc = packed.withUnsafeBytes { CRC32C.checksum($0) }
-    return Array(b[..<trailer.lowerBound]) + le(UInt32(packed.count)) + le(crc) + packed
 }

@@ -71,6 +71,43 @@ final class ExactInclusionGapTests: XCTestCase {
         print("moderate gaps: gradient vs brute-force FD max rel. error \(worst)")
     }
 
+    /// A chain of narrow gaps spanning more than 709 nats (no single gap to peel): 25 items
+    /// 30 nats apart. Small K against the log-domain brute force (where P ≥ e^{−660};
+    /// smaller P inside an unpeelable chain is a documented limit); K = N − 1, where the
+    /// bottom item is excluded unless it beats the one above it (P ≈ e^{−30}), by that
+    /// first-order value; Σ P = K for every K. (A clamp at 650 nats below the top used to
+    /// give Σ P = 25 for K = 24.)
+    func testChainOfNarrowGapsSpanningMoreThan709Nats() {
+        let model = ExactInclusion()
+        let s = (0..<25).map { -30 * Double($0) }
+        for k in [1, 2, 3, 12, 23, 24] {
+            let p = model.probabilities(scores: s, k: k)
+            XCTAssertEqual(p.reduce(0, +), Double(k), accuracy: 1e-12, "K=\(k): \(p)")
+        }
+        for k in [1, 2] {
+            let brute = logDomainBruteForce(s, k: k)
+            for a in s.indices {
+                let lp = model.logProbability(of: a, scores: s, k: k)
+                if brute[a] > -660 {
+                    XCTAssertEqual(lp, brute[a], accuracy: 1e-11 + 1e-15 * 720, "K=\(k) item \(a)")
+                } else {
+                    // Documented limit of the unpeeled race: P below ~1e-287 is not resolved
+                    // (the grid starts at u = 1e-300 and P is floored at the smallest normal).
+                    XCTAssertTrue(lp.isFinite && lp < -650, "K=\(k) item \(a): log P \(lp), true \(brute[a])")
+                }
+            }
+        }
+        let p = model.probabilities(scores: s, k: 24)
+        // P(bottom ∈ S) = P(bottom beats item 23 and item 23 is last) ≈ e^{−30}/(1 + e^{−30}) to O(e^{−60}).
+        XCTAssertEqual(p[24], exp(-30) / (1 + exp(-30)), accuracy: 1e-6 * exp(-30))
+        XCTAssertEqual(p[23], 1 - exp(-30), accuracy: 1e-15)
+        var g = [Double](repeating: 0, count: s.count)
+        _ = model.accumulateLogProbabilityGradient(of: 24, scores: s, k: 24, scale: 1, into: &g)
+        XCTAssertTrue(g.allSatisfy(\.isFinite), "\(g)")
+        XCTAssertEqual(g[24], 1, accuracy: 1e-9)   // ∂ log P/∂s_bottom ≈ 1 − P
+        XCTAssertEqual(g[23], -1, accuracy: 1e-9)
+    }
+
     /// Scores made of clusters (normal(0,1) draws around a level) separated by the given
     /// gaps, N ≤ 6, item order shuffled so the hot items are not always first.
     static func gapCases(gaps: [Double] = [20, 45, 80, 700, 1e4]) -> [[Double]] {

@@ -44,14 +44,20 @@ import Foundation
 ///     is the stand-in's (that of `log E[T_K]`, to the same order); others are O(δ) → 0.
 ///   `log P` is then exact in the log domain (`P_j = e^{−10^4}` returns −10^4 + O(1)), while
 ///   `probabilities` returns `exp` of it (0 once it underflows).
-/// - Clamp: what peeling leaves is a set with no gap ≥ 40 + 2 log N. Within it, an item
-///   more than `logWeightFloor` (650 nats) below the top score (only possible through a
-///   chain of narrower gaps, ≥ 14 items) is
-///   evaluated as if it sat exactly at the floor. Its true `P(a∈S)` is then below about
-///   1e-280, so the returned log P is an overestimate, but it stays finite (≥ about −700),
-///   nothing under- or overflows, and the gradient is that of the clamped scores (it
-///   still pushes `s_a` up). Other items need no clamp: rates `ρ_i ≤ e^{650}` never
-///   overflow and rates that underflow to 0 are items that never arrive in time.
+/// - Far above a, without a gap (a chain of narrower gaps, e.g. 25 items 30 nats apart):
+///   `ρ_i = e^{s_i − s_a}` may overflow to +∞ (beyond 709 nats). Such an item has arrived at
+///   every time the quadrature looks at (`p_i = 1`, `q_i = 0` exactly; its leave-one-out
+///   term is 0), which is right: the grid starts at `x = 1e-300` (`smallestTime`), where
+///   any rate above e^{700} has arrived with probability 1 − e^{−10^4}. Ignoring `u < 1e-300`
+///   changes `P_a` by at most 1e-300 absolute (relative 1e-12 down to P_a ≈ 1e-288).
+///   Limit: inside such a chain, a `P_a` below ~1e-287 (e.g. the bottom items of the chain
+///   with small K) is not resolved: log P is then only known to be below about −660
+///   (it is floored at log of the smallest normal, −708). Resolving it would need the
+///   integral split at `x ≈ 1/Σρ` and carried in the log domain; wide gaps never reach this
+///   path (they are peeled, and there `log P` is exact at any size). (An
+///   earlier clamp, s_a raised to 650 nats below the top, broke such chains: 25 items 30
+///   nats apart with K = 24 gave Σ P = 25.) Rates that underflow to 0 are items that
+///   never arrive in time.
 ///
 /// Cost per item: O(N·K) per quadrature node for the probability, O(N·K) per node and
 /// O(N·K) memory (the prefix table) for the gradient; typically 100–500 nodes.
@@ -63,8 +69,9 @@ public struct ExactInclusion: InclusionModel {
     /// Cap on quadrature panels per item (15 nodes each).
     public var maximumPanels: Int
 
-    /// Log-weight (relative to the top score) below which an item's own score is clamped.
-    public static let logWeightFloor = -650.0
+    /// Start of the breakpoint grid in `x = w_a t` when `Σρ` is astronomically large: the
+    /// integral over `u < 1e-300` is at most 1e-300 and is skipped.
+    static let smallestTime = 1e-300
 
     /// Grid ratio of the initial geometric breakpoints in `x = w_a t`.
     static let gridRatio = 4.0
@@ -155,8 +162,8 @@ public struct ExactInclusion: InclusionModel {
         return lp + (scores[a] - standIn)
     }
 
-    /// `log P(a∈S)` (and its gradient) by the exponential race on all of `scores`, with
-    /// the `logWeightFloor` clamp. O(N · K · nodes).
+    /// `log P(a∈S)` (and its gradient) by the exponential race on all of `scores`.
+    /// O(N · K · nodes).
     func raceLogInclusion(of a: Int, scores: [Double], k: Int, scale: Double,
                           gradient: inout [Double], withGradient: Bool) -> Double {
         if k >= scores.count { return 0 }
@@ -191,14 +198,12 @@ struct ExponentialRace {
     init(scores: [Double], item a: Int, k: Int) {
         let n = scores.count
         precondition(k >= 1 && k < n)
-        let top = StableMath.maximum(scores)
-        let logWeightA = Swift.max(scores[a] - top, ExactInclusion.logWeightFloor)
         var others: [Int] = [], rates: [Double] = []
         others.reserveCapacity(n - 1); rates.reserveCapacity(n - 1)
         for i in 0..<n where i != a {
             others.append(i)
-            // ≤ e^{650}: no overflow; underflow to 0 means "never arrives".
-            rates.append(Foundation.exp((scores[i] - top) - logWeightA))
+            // +∞ (over 709 nats above a) means "arrived at once", 0 "never arrives".
+            rates.append(Foundation.exp(scores[i] - scores[a]))
         }
         self.k = k
         self.others = others
@@ -238,7 +243,7 @@ struct ExponentialRace {
         for r in rates { totalRate += r }
         var f = [Double](repeating: 0, count: k)
         var points: [Double] = [0]
-        var x = 1 / (16 * totalRate)
+        var x = Swift.max(1 / (16 * totalRate), ExactInclusion.smallestTime)
         var lowerBound = 0.0
         while x < 36 {
             let u = -Foundation.expm1(-x)
@@ -260,7 +265,7 @@ struct ExponentialRace {
             // A node of a panel bisected down to floating-point width may round onto
             // u = 1 (x = ∞); every integrand's limit there is 0 because K < N.
             guard u < 1 else { out[0] = 0; out[1] = 0; return }
-            let x = -Foundation.log1p(-u)
+            let x = Swift.max(-Foundation.log1p(-u), ExactInclusion.smallestTime)
             let c = cdf(x: x, scratch: &f)
             out[0] = c
             out[1] = x * c
@@ -282,7 +287,7 @@ struct ExponentialRace {
         var probability = 0.0, timeWeighted = 0.0
         adapted.forEachNode { u, weight in
             guard u < 1 else { return }  // x = ∞: all integrands vanish (see `integrate`)
-            let x = -Foundation.log1p(-u)
+            let x = Swift.max(-Foundation.log1p(-u), ExactInclusion.smallestTime)
             for i in 0..<m {
                 let y = rates[i] * x
                 p[i] = -Foundation.expm1(-y)
@@ -307,8 +312,8 @@ struct ExponentialRace {
                         let from = i * k
                         var d = 0.0
                         for j in 0..<k { d += F[from + j] * B[k - 1 - j] }
-                        // y e^{−y} with y = ρ_i x: finite (y ≤ 37 e^{650}) and exactly 0 once e^{−y} underflows.
-                        leaveOneOut[i] += weight * (rates[i] * x) * q[i] * d
+                        // y e^{−y} with y = ρ_i x: exactly 0 once e^{−y} underflows (y may be +∞).
+                        if q[i] > 0 { leaveOneOut[i] += weight * (rates[i] * x) * q[i] * d }
                         var j = k - 1
                         while j >= 1 { B[j] = B[j] * q[i] + B[j - 1] * p[i]; j -= 1 }
                         B[0] *= q[i]

@@ -98,6 +98,6 @@ let package = Package(
         .testTarget(name: "CAPGParallelTests", dependencies: ["CAPGParallel", "CAPGCore"]),
         .testTarget(name: "CAPGDataTests", dependencies: ["CAPGData", "CAPGCore"]),
         .testTarget(name: "CAPGTrainTests", dependencies: ["CAPGTrain", "CAPGCore"]),
-        .testTarget(name: "CAPGCheckpointTests", dependencies: ["CAPGCheckpoint", "CAPGTrain", "CAPGCore", "CCheckpointProto"]),
+        .testTarget(name: "CAPGCheckpointTests", dependencies: ["CAPGCheckpoint", "CAPGTrain", "CAPGCore", "CCheckpointProto", "CAPGData"]),
     ]
 )

@@ -5,8 +5,9 @@ import Foundation
 
 /// Parses and verifies a whole checkpoint (see `CheckpointFormat`) before returning
 /// anything: magic, every frame's CRC32C, the frame order, the header's consistency with
-/// its own config, every chunk's position and CRC32C, the trailer's frame count and payload
-/// checksum, and the absence of trailing bytes. Any failure is a `CheckpointError`; the
+/// its own config (including its `config_hash`), every chunk's position and CRC32C, the
+/// trailer's frame count and payload checksum, the absence of trailing bytes, and that every
+/// tensor value is finite (`FiniteTensorCheck`: what a CRC cannot see). Any failure is a `CheckpointError`; the
 /// result is all or nothing. Messages are unpacked by protobuf-c's generated
 /// `capg__v1__frame__unpack`, which validates the wire format. O(bytes).
 public enum CheckpointDecoder {
@@ -105,9 +106,11 @@ public enum CheckpointDecoder {
         let state = TrainerState(step: meta.step, parameters: parameters, optimizerKind: meta.config.optimizer,
                                  optimizerUpdates: meta.optimizerUpdates, optimizerBuffers: optimizerBuffers,
                                  runningBaseline: meta.runningBaseline, replicasChecked: meta.replicaChecks)
+        let snapshot = TrainingSnapshot(config: meta.config, ranks: meta.ranks, state: state, progress: meta.progress,
+                                        dataTensors: dataTensors)
+        try FiniteTensorCheck.check(snapshot)
         return DecodedCheckpoint(
-            snapshot: TrainingSnapshot(config: meta.config, ranks: meta.ranks, state: state, progress: meta.progress,
-                                       dataTensors: dataTensors),
+            snapshot: snapshot,
             schemaVersion: meta.schemaVersion, writerVersion: meta.writerVersion, createdUnixMs: meta.createdUnixMs,
             configHash: meta.configHash, tensors: meta.tensors, chunkBytes: meta.chunkBytes, frames: framesBefore,
             fileBytes: bytes.count, payloadCRC32C: payloadCRC)

@@ -26,6 +26,12 @@ public enum CheckpointError: Error, CustomStringConvertible, Equatable {
     case noValidCheckpoint(directory: String, skipped: [String])
     /// A write failed (disk full, permissions, ...).
     case writeFailed(path: String, reason: String)
+    /// A tensor holds NaN or ±infinity: checksums only prove the bytes are as written, so
+    /// this is a diverged state that was saved, or a forged file.
+    case nonFiniteValue(tensor: String, index: Int, value: Float)
+    /// The step in a `ckpt-<step>.capgckpt` name differs from the step in its header (a
+    /// renamed copy): `--resume auto` ranks by the header and does not use such a file.
+    case fileNameStepMismatch(path: String, nameStep: Int, headerStep: Int)
 
     public var description: String {
         switch self {
@@ -53,6 +59,10 @@ public enum CheckpointError: Error, CustomStringConvertible, Equatable {
             return "no checkpoint in \(d) verifies: \(skipped.joined(separator: "; ")). Remove the damaged files to start over, or resume from a copy"
         case .writeFailed(let p, let r):
             return "cannot write checkpoint \(p): \(r); check free space and permissions"
+        case .nonFiniteValue(let t, let i, let v):
+            return "tensor \(t) holds \(v) at index \(i): the checksums match, so the state was already non-finite when written (or the file was forged); resume from an older checkpoint"
+        case .fileNameStepMismatch(let p, let n, let h):
+            return "\(p) is named for step \(n) but its header holds step \(h) (a renamed copy?); rename it to \(CheckpointFormat.fileName(step: h)) to use it"
         }
     }
 }

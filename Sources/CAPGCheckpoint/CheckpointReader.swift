@@ -46,6 +46,11 @@ public enum CheckpointReader {
         let bytes = try POSIXFile.readAll(file)
         let t1 = Date()
         let decoded = try CheckpointDecoder.decode(bytes)
+        // A CRC cannot see a renamed copy: the name's step must be the header's.
+        let name = URL(fileURLWithPath: file).lastPathComponent
+        if let nameStep = CheckpointFormat.step(fromFileName: name), nameStep != decoded.snapshot.state.step {
+            throw CheckpointError.fileNameStepMismatch(path: file, nameStep: nameStep, headerStep: decoded.snapshot.state.step)
+        }
         return LoadedCheckpoint(path: file, bytes: bytes, checkpoint: decoded,
                                 readSeconds: t1.timeIntervalSince(t0), verifySeconds: Date().timeIntervalSince(t1))
     }
@@ -58,7 +63,10 @@ public enum CheckpointReader {
     }
 
     /// `--resume auto`: the newest checkpoint of `directory` that verifies, plus every
-    /// newer one skipped and why. Nil when the directory holds no checkpoint; throws
+    /// newer one skipped and why. Newest means the highest step *in the header*: files are
+    /// tried in name order, but `load` refuses a file whose name's step differs from its
+    /// header's (reported in `skipped`), so among the files it accepts name order is header
+    /// order, and a renamed copy (ckpt-9000000000 holding step 10) is never taken as newest. Nil when the directory holds no checkpoint; throws
     /// `.noValidCheckpoint` when it holds some but none verifies, and the compatibility
     /// error when the newest valid one does not fit the run config `run`.
     public static func newestValid(in directory: String, compatibleWith run: TrainingConfig?) throws

@@ -11,7 +11,6 @@ struct CSVTable {
     let lines: [Int]
 
     init(path: String) throws {
-        file = path
         let text: String
         do {
             let data = try Data(contentsOf: URL(fileURLWithPath: path))
@@ -19,10 +18,18 @@ struct CSVTable {
         } catch {
             throw OBDError.cannotRead(file: path, reason: error.localizedDescription)
         }
+        try self.init(text: text, file: path)
+    }
+
+    /// Parses `text` as if read from `file` (tests, fuzzing).
+    init(text: String, file path: String) throws {
+        file = path
         var rows: [[Substring]] = [], lines: [Int] = []
         var header: [String]? = nil
         var lineNumber = 0
-        for raw in text.split(separator: "\n", omittingEmptySubsequences: false) {
+        // "\r\n" is one Character (grapheme cluster) in Swift, so splitting on "\n" alone
+        // would see a CRLF file as a single line: split on both.
+        for raw in text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" }) {
             lineNumber += 1
             var line = raw
             if line.last == "\r" { line = line.dropLast() }

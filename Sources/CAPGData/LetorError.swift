@@ -22,6 +22,8 @@ public enum LetorError: Error, CustomStringConvertible, Equatable {
     case emptyFile(file: String)
     /// This rank owns no query (more ranks than queries).
     case emptyShard(file: String, rank: Int, size: Int, queries: Int)
+    /// A line longer than `LetorReadOptions.maxLineBytes` (e.g. a binary file or /dev/zero).
+    case lineTooLong(file: String, line: Int, limit: Int)
 
     public var description: String {
         switch self {
@@ -53,6 +55,8 @@ public enum LetorError: Error, CustomStringConvertible, Equatable {
             return "\(f):\(l): qid \(q) reappears after qid \(prev), but its documents already started at line \(first): a query's documents must be contiguous; group the file by qid (e.g. a stable sort on the qid column)"
         case .emptyFile(let f):
             return "\(f): no document lines (only blank or comment lines): every query needs at least one document"
+        case .lineTooLong(let f, let l, let m):
+            return "\(f):\(l): line longer than \(m) bytes: not a LETOR/SVMlight text file (binary data or a missing newline?)"
         case .emptyShard(let f, let r, let s, let q):
             return "\(f): rank \(r) of \(s) owns no query (the file has \(q) queries; query q goes to rank q mod \(s)): use at most \(q) ranks"
         }

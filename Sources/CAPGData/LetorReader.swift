@@ -22,6 +22,11 @@ public struct LetorReadOptions: Sendable, Equatable {
     public var allowEmptyShard: Bool = false
     /// Bytes per read(2) call.
     public var chunkSize: Int = 4 << 20
+    /// Longest accepted line, in bytes (default 1 MiB): a dense line of the widest common
+    /// format (Yahoo LTR, 700 features) is ~10 KB, so 1 MiB leaves room for ~50,000 dense
+    /// features while a file with an endless line (`/dev/zero`, a binary file) fails at once
+    /// with `FILE:LINE` instead of growing a buffer without limit.
+    public var maxLineBytes: Int = 1 << 20
 
     public init(featureCount: Int, rank: Int = 0, size: Int = 1, maxLabel: Double? = nil,
                 validateForeignQueries: Bool = true, allowEmptyShard: Bool = false) {
@@ -90,6 +95,8 @@ public enum LetorReader {
             parser.statistics.bytes += n
             filled += n
             let eof = n == 0
+            // Only the partial last line can exceed the cap without being seen by
+            // `parseLine`: check it before growing anything.
             var lineStart = 0
             while lineStart < filled,
                   let nl = memchr(buffer + lineStart, 0x0A, filled - lineStart) {
@@ -103,6 +110,9 @@ public enum LetorReader {
             }
             // Keep the partial last line at the front; grow if one line exceeds the buffer.
             let rest = filled - lineStart
+            if rest > options.maxLineBytes {
+                throw LetorError.lineTooLong(file: path, line: parser.statistics.lines + 1, limit: options.maxLineBytes)
+            }
             if lineStart > 0 { memmove(buffer, buffer + lineStart, rest) }
             filled = rest
             if filled == capacity {
@@ -147,6 +157,7 @@ public enum LetorReader {
         if let m = o.maxLabel, !(m > 0 && m.isFinite) {
             throw LetorError.invalidOptions("the maximum label must be a positive number (--max-label, config key max_label), got \(m)")
         }
+        guard o.maxLineBytes >= 1 else { throw LetorError.invalidOptions("maxLineBytes must be ≥ 1, got \(o.maxLineBytes)") }
     }
 }
 
@@ -185,6 +196,9 @@ final class LetorLineParser {
     func parseLine(_ lineStart: UnsafePointer<UInt8>, _ lineEnd: UnsafePointer<UInt8>) throws {
         statistics.lines += 1
         let line = statistics.lines
+        guard lineEnd - lineStart <= options.maxLineBytes else {
+            throw LetorError.lineTooLong(file: file, line: line, limit: options.maxLineBytes)
+        }
         var p = lineStart
         // Content ends at the first '#'.
         var end = lineEnd

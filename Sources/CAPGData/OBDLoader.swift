@@ -19,8 +19,16 @@ public enum OBDLoader {
     }
 
     public static func load(logFile: String, itemContextFile: String) throws -> OBDLog {
+        try load(log: CSVTable(path: logFile), items: CSVTable(path: itemContextFile))
+    }
+
+    /// Parses in-memory CSV texts as if they were the files named (tests, fuzzing).
+    public static func parse(logText: String, logName: String, itemContextText: String, itemContextName: String) throws -> OBDLog {
+        try load(log: CSVTable(text: logText, file: logName), items: CSVTable(text: itemContextText, file: itemContextName))
+    }
+
+    static func load(log: CSVTable, items: CSVTable) throws -> OBDLog {
         // Items first: their count fixes the affinity columns and the id range.
-        let items = try CSVTable(path: itemContextFile)
         let idColumn = try items.column("item_id")
         let n = items.rows.count
         var order = [Int](repeating: -1, count: n)  // item id → row
@@ -46,7 +54,6 @@ public enum OBDLoader {
             }
         }
 
-        let log = try CSVTable(path: logFile)
         let itemCol = try log.column("item_id"), posCol = try log.column("position"), clickCol = try log.column("click")
         let affinityCols = (0..<n).map { log.header.firstIndex(of: "user-item_affinity_\($0)") }
         let foundAffinity = log.header.filter { $0.hasPrefix("user-item_affinity_") }.count

@@ -41,6 +41,7 @@ struct BenchCommand: ParsableCommand {
             throw ValidationError("need items ≥ 2, 1 ≤ k ≤ items, and dim, context-dim, batch-size, samples ≥ 1")
         }
         if steps < 1 || warmup < 0 { throw ValidationError("--steps must be ≥ 1 and --warmup ≥ 0") }
+        do { try Launch.validateBLASThreads(blasThreads) } catch { throw ValidationError("\(error)") }
         for v in parsedVariants where StepBenchmark.Variant.named(v) == nil {
             throw ValidationError("unknown variant '\(v)'; valid: \(StepBenchmark.Variant.all.map(\.name).joined(separator: ", "))")
         }

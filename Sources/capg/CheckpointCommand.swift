@@ -96,12 +96,32 @@ struct CheckpointCommand: ParsableCommand {
         var dim = 64
         @Option(help: "Repetitions.")
         var repeats = 3
-        @Option(help: "Directory to write into.")
+        @Option(help: "Directory to write into (created if missing; its parent must exist).")
         var dir: String?
 
-        func run() throws {
+        /// The benchmark's config; its own validation bounds items and dim (a negative N
+        /// used to reach the allocator and crash, leaving the temp folder behind).
+        var config: TrainingConfig {
             var c = TrainingConfig()
-            c.items = items; c.dim = dim; c.optimizer = .adam
+            c.items = items; c.dim = dim; c.optimizer = .adam; c.k = 1
+            return c
+        }
+
+        func validate() throws {
+            do { try config.validate() } catch { throw ValidationError("--items/--dim: \(error)") }
+            guard repeats >= 1 else { throw ValidationError("--repeats must be ≥ 1 (got \(repeats))") }
+            if let dir {
+                // Creating a whole missing path is how a typo'd --dir fills the wrong disk.
+                let parent = URL(fileURLWithPath: dir).deletingLastPathComponent().path
+                var isDir: ObjCBool = false
+                guard FileManager.default.fileExists(atPath: parent, isDirectory: &isDir), isDir.boolValue else {
+                    throw ValidationError("--dir \(dir): the parent directory \(parent) does not exist; create it first")
+                }
+            }
+        }
+
+        func run() throws {
+            let c = config
             let p = c.shape.parameterCount
             var rng = SystemRandomNumberGenerator()
             func random() -> [Float] { (0..<p).map { _ in Float(bitPattern: UInt32(truncatingIfNeeded: rng.next()) & 0x3FFF_FFFF) } }

@@ -34,13 +34,21 @@ struct InclusionCommand: ParsableCommand {
             }
             text = t; source = scoresFile
         } else { text = scores!; source = "--scores" }
-        let tokens = text.split(whereSeparator: { ",; \n\t\r".contains($0) })
+        // Commas and semicolons separate values; so does white space (runs of it count
+        // once). An empty field between two separators ("1,,3") is an error: dropping it
+        // would silently renumber every item after it.
         var s = [Double]()
-        for (i, tok) in tokens.enumerated() {
-            guard let v = Double(tok), v.isFinite else {
-                throw ValidationError("\(source): value \(i + 1) '\(tok)' is not a finite number")
+        for piece in text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "," || $0 == ";" }) {
+            let words = piece.split(whereSeparator: { $0.isWhitespace })
+            if words.isEmpty {
+                throw ValidationError("\(source): value \(s.count + 1) is empty (two separators in a row, or a leading/trailing comma)")
             }
-            s.append(v)
+            for tok in words {
+                guard let v = Double(tok), v.isFinite else {
+                    throw ValidationError("\(source): value \(s.count + 1) '\(tok)' is not a finite number")
+                }
+                s.append(v)
+            }
         }
         guard s.count >= 1 else { throw ValidationError("\(source): no scores given") }
         let kind = InclusionModelKind(rawValue: model)!

@@ -155,6 +155,7 @@ struct TrainCommand: ParsableCommand {
         var c: TrainingConfig
         do {
             c = try resolvedConfig()
+            try Launch.validateBLASThreads(blasThreads)
             let ranks = ProcessInfo.processInfo.environment["OMPI_COMM_WORLD_SIZE"].flatMap(Int.init) ?? 1
             try c.validate(ranks: ranks)
             // Before anything is allocated: fail now, with the estimate, rather than trap later.

@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+@testable import CAPGCheckpoint
 
 /// The checkpoint life cycle through the built `capg` binary, alone and under a real
 /// `mpirun` (as MPITests does): bitwise resume, resume at another rank count, `kill -9`
@@ -269,5 +270,26 @@ final class CheckpointProcessTests: XCTestCase {
         for flag in ["--resume", "--checkpoint-every", "--keep-checkpoints", "--checkpoint-dir"] {
             XCTAssertTrue(help.out.contains(flag), flag)
         }
+    }
+
+    /// A checkpoint written by `capg train`, then forged with a NaN parameter (decoded,
+    /// patched, re-encoded by the library, so every CRC matches): `checkpoint verify`
+    /// exits 1 naming the tensor and index, and `--resume auto` falls back to the older,
+    /// finite checkpoint instead of failing later with "non-finite gradient".
+    func testVerifyRejectsForgedNonFiniteCheckpoint() throws {
+        let dir = tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        XCTAssertEqual(try run(nil, common + ["--steps", "4", "--checkpoint-every", "2", "--keep-checkpoints", "5", "--run-dir", dir]).code, 0)
+        let file = dir + "/checkpoints/ckpt-0000000004.capgckpt"
+        var snap = try CheckpointDecoder.decode(POSIXFile.readAll(file)).snapshot
+        let tensor = snap.config.parameterTensors[1]
+        snap.state.parameters[tensor.offset + 2] = .nan
+        try Data(CheckpointEncoder().encode(snap)).write(to: URL(fileURLWithPath: file))
+        let v = try run(nil, ["checkpoint", "verify", file])
+        XCTAssertEqual(v.code, 1)
+        XCTAssertTrue(v.err.contains("tensor param.\(tensor.name) holds nan at index 2"), v.err)
+        let r = try run(nil, common + ["--steps", "6", "--checkpoint-every", "2", "--run-dir", dir, "--resume", "auto"])
+        XCTAssertEqual(r.code, 0, r.err)
+        XCTAssertTrue((r.out + r.err).contains("ckpt-0000000004.capgckpt"), "the skipped file is reported: \(r.out) \(r.err)")
     }
 }

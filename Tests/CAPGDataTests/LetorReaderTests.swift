@@ -188,4 +188,25 @@ final class LetorReaderTests: XCTestCase {
         let (e, _, _) = try read("7.5 qid:1 1:1\n", maxLabel: 10)
         XCTAssertEqual(e.labels, [7.5])
     }
+
+    /// A line longer than `maxLineBytes` fails with FILE:LINE at once, whether it is a
+    /// complete line or an endless one (/dev/zero never ends and has no newline: it used to
+    /// grow the line buffer until memory ran out).
+    func testOverlongLinesAreRefusedWithFileAndLine() throws {
+        let row = (1...300).map { "\($0):\(Double($0) / 8)" }.joined(separator: " ")
+        let path = try write("3 qid:1 1:1\n1 qid:1 \(row)\n0 qid:2 1:0\n")
+        for chunk in [64, 4 << 20] {
+            var o = LetorReadOptions(featureCount: 300)
+            o.chunkSize = chunk; o.maxLineBytes = 1000
+            XCTAssertThrowsError(try LetorReader.read(path: path, options: o)) { e in
+                XCTAssertEqual(e as? LetorError, .lineTooLong(file: path, line: 2, limit: 1000))
+                XCTAssertTrue("\(e)".hasPrefix("\(path):2: line longer than 1000 bytes"), "\(e)")
+            }
+        }
+        XCTAssertThrowsError(try LetorReader.read(path: "/dev/zero", options: LetorReadOptions(featureCount: 136))) { e in
+            XCTAssertEqual(e as? LetorError, .lineTooLong(file: "/dev/zero", line: 1, limit: 1 << 20))
+        }
+        XCTAssertThrowsError(try LetorReader.parse(text: String(repeating: "1", count: 2000), name: "mem",
+                                                   options: { var o = LetorReadOptions(featureCount: 1); o.maxLineBytes = 1000; return o }()))
+    }
 }

@@ -154,4 +154,54 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(obj["frames"] as? Int, 7)
         XCTAssertTrue(text.out.contains(", 7 frames,"), text.out)
     }
+
+    /// Issue 17 item 8 usage errors: each exits 64 with a message naming the culprit
+    /// (before any work: none of these may start a run).
+    func testBoundsAndMalformedInputsExit64() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("capg-cli-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let boolean = dir.appendingPathComponent("bool.json"), twice = dir.appendingPathComponent("twice.json")
+        try Data(#"{"steps": 2, "check_every": true}"#.utf8).write(to: boolean)
+        try Data(#"{"lr": 0.1, "steps": 2, "lr": 0.01}"#.utf8).write(to: twice)
+        let run = dir.appendingPathComponent("run").path
+        let cases: [([String], String)] = [
+            (["inclusion", "--scores", "1,,3", "--k", "1"], "value 2 is empty"),
+            (["inclusion", "--scores", "1,2,", "--k", "1"], "value 3 is empty"),
+            (["train", "--blas-threads", "0", "--run-dir", run], "--blas-threads must be in 1..."),
+            (["train", "--blas-threads=-1", "--run-dir", run], "--blas-threads must be in 1..."),
+            (["train", "--blas-threads", "100000", "--run-dir", run], "--blas-threads must be in 1..."),
+            (["bench", "--blas-threads", "0"], "--blas-threads must be in 1..."),
+            (["bench", "--blas-threads", "100000"], "--blas-threads must be in 1..."),
+            (["train", "--samples", "16777215", "--run-dir", run], "samples must be in 1...4096"),
+            (["train", "--set", "eval_samples=1e8", "--run-dir", run], "eval_samples"),
+            (["train", "--set", "eval_samples=100000000", "--run-dir", run], "eval_samples must be in 1...100000"),
+            (["train", "--config", boolean.path, "--run-dir", run], "'check_every'"),
+            (["train", "--config", twice.path, "--run-dir", run], "'lr'"),
+            (["checkpoint", "bench", "--items=-5"], "items must be ≥ 2"),
+            (["checkpoint", "bench", "--dir", "/nonexistent-capg/x"], "parent directory /nonexistent-capg does not exist"),
+        ]
+        for (args, fragment) in cases {
+            let r = try self.run(args)
+            XCTAssertEqual(r.code, 64, "\(args): exit \(r.code), stderr \(r.err)")
+            XCTAssertTrue(r.err.contains(fragment), "\(args): stderr lacks '\(fragment)': \(r.err)")
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: "/nonexistent-capg"), "checkpoint bench created the missing parent")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: run), "a refused train created its run directory")
+        let booleanError = try self.run(["train", "--config", boolean.path, "--run-dir", run]).err
+        XCTAssertTrue(booleanError.contains("booleans"), booleanError)
+        let twiceError = try self.run(["train", "--config", twice.path, "--run-dir", run]).err
+        XCTAssertTrue(twiceError.contains("given twice"), twiceError)
+    }
+
+    /// The exact model across a 697-nat gap (issue 17 item 5): the top item is certain and
+    /// the other two share the second slot, so P sums to K = 2.
+    func testInclusionAcrossWideGap() throws {
+        let r = try run(["inclusion", "--scores=1,700,3", "--k", "2", "--model", "exact", "--json"])
+        XCTAssertEqual(r.code, 0, r.err)
+        let p = (try JSONSerialization.jsonObject(with: Data(r.out.utf8)) as! [String: Any])["p"] as! [Double]
+        XCTAssertEqual(p[1], 1, accuracy: 1e-12)
+        XCTAssertEqual(p[2], exp(3.0) / (exp(1.0) + exp(3.0)), accuracy: 1e-12)
+        XCTAssertEqual(p.reduce(0, +), 2, accuracy: 1e-12)
+    }
 }

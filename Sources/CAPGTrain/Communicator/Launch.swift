@@ -28,6 +28,21 @@ public enum Launch {
         return mpi
     }
 
+    /// Largest `--blas-threads`: 4 × the cores this process sees. Threads beyond the cores
+    /// only contend (the per-query loop and OpenBLAS both spin a thread per count), the
+    /// factor 4 leaves room for oversubscribed test runs, and 100000 threads would exhaust
+    /// the process's thread limit long before doing any work.
+    public static var maximumBLASThreads: Int { 4 * max(1, ProcessInfo.processInfo.activeProcessorCount) }
+
+    /// Checks an explicit `--blas-threads` value: nil (automatic) or 1...maximumBLASThreads.
+    /// Throws `ConfigError.invalid` naming the option and the bound.
+    public static func validateBLASThreads(_ requested: Int?) throws {
+        guard let requested else { return }
+        guard requested >= 1 && requested <= maximumBLASThreads else {
+            throw ConfigError.invalid("--blas-threads must be in 1...\(maximumBLASThreads) (4 × the \(ProcessInfo.processInfo.activeProcessorCount) cores; got \(requested)); omit it for cores / ranks-per-node")
+        }
+    }
+
     /// OpenBLAS threads per rank. An explicit `requested` value wins; otherwise
     /// `OPENBLAS_NUM_THREADS`, if set, is respected (OpenBLAS read it at load); otherwise a
     /// rank gets `cores / ranks-on-this-node` threads (at least 1), so P ranks on a node

@@ -102,8 +102,9 @@ extension TrainingConfig {
         }
     }
 
-    /// Applies a JSON config file: an object whose keys are config keys; values may be
-    /// numbers, strings or booleans. Unknown keys are errors (a typo must not be ignored).
+    /// Applies a JSON config file: an object whose keys are config keys; values are numbers
+    /// or strings. Unknown keys, repeated keys and booleans are errors (a typo or a silently
+    /// dropped value must not go unnoticed).
     public mutating func apply(configFile path: String) throws {
         let data: Data
         do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
@@ -122,11 +123,19 @@ extension TrainingConfig {
         guard let dict = object as? [String: Any] else {
             throw ConfigError.unreadableFile(source, reason: "top level must be a JSON object of key: value")
         }
+        var seen = Set<String>()
+        for key in JSONObjectKeys.keys(data) where !seen.insert(key).inserted {
+            throw ConfigError.badValue(key: key, value: "given twice", expected: "given once (JSON keeps only the last of repeated keys; remove one)", source: source)
+        }
         for key in dict.keys.sorted() {
             let v = dict[key]!
             let text: String
             switch v {
             case let s as String: text = s
+            // A JSON boolean is an NSNumber of type char ("c") after parsing: `true` would
+            // otherwise read as 1 (a valid value for most keys), so refuse it.
+            case let n as NSNumber where String(cString: n.objCType) == "c":
+                throw ConfigError.badValue(key: key, value: "\(n.boolValue)", expected: "a number or a string (JSON booleans are not config values)", source: source)
             case let n as NSNumber:
                 text = n.stringValue
             default:
@@ -135,6 +144,17 @@ extension TrainingConfig {
             try set(key, text, source: source)
         }
     }
+
+    /// Largest `samples` (rollouts per context per step). Each rollout costs a PL sample,
+    /// a reward and an estimator term per query, so the step cost is linear in M while the
+    /// estimator's standard error only falls as 1/√M: at 4096 it is already 64× below M = 1,
+    /// and 16,777,215 (the old bound, the Philox sample-index range) ran without end.
+    public static let maximumSamples = 4096
+    /// Largest `eval_samples` (Monte-Carlo draws per evaluation context when enumeration is
+    /// too big). 10^5 draws put the value's Monte-Carlo error at ~0.3% of its spread per
+    /// context, below the spread across evaluation contexts; 10^8 made one evaluation of
+    /// 256 contexts take hours.
+    public static let maximumEvalSamples = 100_000
 
     /// Cross-field checks; every message says what to change.
     public func validate(ranks: Int = 1) throws {
@@ -162,7 +182,8 @@ extension TrainingConfig {
         }
         try need(k >= 1, "k must be ≥ 1 (got \(k))")
         try need(data == .letor || k <= items, "k (\(k)) must not exceed items (\(items))")
-        try need(samples >= 1 && samples < (1 << 24), "samples must be in 1..<16777216 (got \(samples))")
+        try need(samples >= 1 && samples <= Self.maximumSamples,
+                 "samples must be in 1...\(Self.maximumSamples) rollouts per context (got \(samples)); the estimator's variance falls as 1/M, so past a few thousand only the cost grows — raise batch_size instead")
         try need(!(estimator == .vpg && baseline == .loo && samples < 2),
                  "baseline loo needs samples ≥ 2 (got \(samples)); set --samples 2 or use --baseline mean")
         try need(baselineDecay >= 0 && baselineDecay < 1, "baseline_decay must be in [0, 1) (got \(baselineDecay))")
@@ -198,7 +219,8 @@ extension TrainingConfig {
         try need(stallTimeout >= 0 && stallTimeout.isFinite, "stall_timeout must be ≥ 0 seconds (0 = wait forever; got \(stallTimeout))")
         try need(initScale >= 0, "init_scale must be ≥ 0 (got \(initScale))")
         try need(evalQueries >= 1, "eval_queries must be ≥ 1 (got \(evalQueries))")
-        try need(evalSamples >= 1, "eval_samples must be ≥ 1 (got \(evalSamples))")
+        try need(evalSamples >= 1 && evalSamples <= Self.maximumEvalSamples,
+                 "eval_samples must be in 1...\(Self.maximumEvalSamples) (got \(evalSamples)); the Monte-Carlo error of the value falls as 1/√samples, raise eval_queries for more precision")
         try need(evalEvery >= 1, "eval_every must be ≥ 1 (got \(evalEvery))")
         try need(logEvery >= 1, "log_every must be ≥ 1 (got \(logEvery))")
         try need(checkEvery >= 0, "check_every must be ≥ 0 (got \(checkEvery))")

@@ -12,11 +12,12 @@ extension ShardedTrainer {
     /// Value and recall sums of the ESR whose shard rows are `rows` on the queries of `c`
     /// (`PolicyEvaluator.evaluate` on the full rows). Monte Carlo: a local Gumbel-top-K per
     /// (query, sample) with the evaluator's noise, one all-gather, the exact merge. When the
-    /// evaluator enumerates (tiny N), the full rows are gathered instead (N is tiny then).
+    /// evaluator needs whole rows (enumeration at tiny N, or the K = 1 softmax), they are
+    /// gathered instead, one query at a time (N doubles each).
     func evaluationSums(rows: [[Double]], queries: [SyntheticQuery], ids: [Int], favourites: [Int]) throws -> EvaluationSums {
         var total = EvaluationSums()
         let n = config.items, k = config.k
-        if evaluator.enumerates(items: n) {
+        if evaluator.needsWholeRow(items: n) {
             let width = (n + grid.itemShards - 1) / grid.itemShards
             var payload = [Double](repeating: 0, count: rows.count * width)
             for (i, r) in rows.enumerated() { for j in r.indices { payload[i * width + j] = r[j] } }

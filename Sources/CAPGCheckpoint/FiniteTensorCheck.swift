@@ -1,0 +1,32 @@
+import CAPGTrain
+
+/// Checks what a CRC cannot: that every float of a decoded checkpoint is finite. A state
+/// with NaN or ±∞ passes every checksum (they only prove the bytes are the ones written),
+/// and resuming it used to fail steps later with a misleading "non-finite gradient … lower
+/// --lr". The decoder runs this on every load, so `checkpoint verify` rejects such a file
+/// and `--resume auto` skips it for an older one. O(floats), one pass.
+enum FiniteTensorCheck {
+    /// Throws `.nonFiniteValue` naming the first tensor (in file order) and flat index
+    /// holding NaN or ±∞: parameter tensors by their slices of the flat parameter buffer,
+    /// then optimizer buffers, then data tensors.
+    static func check(_ snapshot: TrainingSnapshot) throws {
+        let parameters = snapshot.state.parameters
+        for t in snapshot.config.parameterTensors {
+            let count = t.shape.reduce(1, *)
+            try check(parameters[t.offset..<(t.offset + count)], name: "param." + t.name)
+        }
+        for b in snapshot.state.optimizerBuffers { try check(b.values[...], name: b.name) }
+        for b in snapshot.dataTensors { try check(b.values[...], name: "data." + b.name) }
+        guard snapshot.state.runningBaseline.isFinite else {
+            throw CheckpointError.malformed("header: running_baseline is \(snapshot.state.runningBaseline), not a finite number")
+        }
+    }
+
+    private static func check(_ values: ArraySlice<Float>, name: String) throws {
+        try values.withUnsafeBufferPointer { v in
+            for i in 0..<v.count where !v[i].isFinite {
+                throw CheckpointError.nonFiniteValue(tensor: name, index: i, value: v[i])  // i counts from the tensor's start
+            }
+        }
+    }
+}

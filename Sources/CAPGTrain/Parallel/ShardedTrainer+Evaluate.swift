@@ -6,8 +6,9 @@ import Foundation
 /// single-process evaluator's noise and enumeration rule, so the numbers are the same; cost
 /// per rank O(N/S) per evaluation query (plus one small all-gather per chunk).
 extension ShardedTrainer {
-    /// Evaluation queries per chunk (bounds score memory to 64 × N/S).
-    static let evaluationChunk = 64
+    /// Evaluation queries per chunk: 64 (score memory 64 × N/S), or 1 when the evaluator needs
+    /// whole rows (N doubles each).
+    var evaluationChunk: Int { evaluator.needsWholeRow(items: config.items) ? 1 : 64 }
 
     /// Value and recall sums of the ESR whose shard rows are `rows` on the queries of `c`
     /// (`PolicyEvaluator.evaluate` on the full rows). Monte Carlo: a local Gumbel-top-K per
@@ -77,7 +78,7 @@ extension ShardedTrainer {
         var favourites = [Int]()
         var start = 0
         while start < evalIDs.count {
-            let ids = Array(evalIDs[start..<min(start + Self.evaluationChunk, evalIDs.count)])
+            let ids = Array(evalIDs[start..<min(start + evaluationChunk, evalIDs.count)])
             let queries = ids.map { environment.query(id: $0, evaluation: true) }
             let oracle = try oracleSets(queries: queries)
             let fav = oracle.map { $0.first ?? 0 }
@@ -101,7 +102,7 @@ extension ShardedTrainer {
         var start = 0
         do {
             while start < evalIDs.count {
-                let end = min(start + Self.evaluationChunk, evalIDs.count)
+                let end = min(start + evaluationChunk, evalIDs.count)
                 let c = forward(Array(evalIDs[start..<end]), evaluation: true)
                 total = total + (try evaluationSums(rows: c.rows, queries: c.queries, ids: c.ids,
                                                     favourites: Array(evalFavourites[start..<end])))

@@ -19,6 +19,14 @@ read -r xc_total xc_failed < <(grep -A1 "Suite 'All tests'" "$LOG" | sed -nE 's/
 xc_total=${xc_total:-0}; xc_failed=${xc_failed:-0}
 [ "$xc_code" -ne 0 ] && [ "$xc_failed" -eq 0 ] && xc_failed=1   # a crash counts as a failure
 
+# Coverage-guided fuzzing of every input decoder, 10 s per target (docs/fuzzing.md).
+FLOG="$(mktemp /tmp/capg-fuzz.XXXXXX)"
+bash scripts/fuzz.sh 10 2>&1 | tee "$FLOG"
+fz_code=${PIPESTATUS[0]}
+read -r fz_passed fz_failed < <(sed -nE 's/^fuzz: ([0-9]+) passed, ([0-9]+) failed$/\1 \2/p' "$FLOG" | tail -1)
+fz_passed=${fz_passed:-0}; fz_failed=${fz_failed:-0}
+[ "$fz_code" -ne 0 ] && [ "$fz_failed" -eq 0 ] && fz_failed=1
+
 SLOG="$(mktemp /tmp/capg-slurm.XXXXXX)"
 bash cluster/test-slurm.sh .build/debug/capg 2>&1 | tee "$SLOG"
 sl_code=${PIPESTATUS[0]}
@@ -26,7 +34,7 @@ read -r sl_passed sl_failed < <(sed -nE 's/^slurm: ([0-9]+) passed, ([0-9]+) fai
 sl_passed=${sl_passed:-0}; sl_failed=${sl_failed:-0}
 [ "$sl_code" -ne 0 ] && [ "$sl_failed" -eq 0 ] && sl_failed=1
 
-passed=$(( xc_total - xc_failed + sl_passed )); failed=$(( xc_failed + sl_failed ))
-echo "XCTest: $xc_total tests, $xc_failed failed; Slurm: $sl_passed passed, $sl_failed failed"
+passed=$(( xc_total - xc_failed + fz_passed + sl_passed )); failed=$(( xc_failed + fz_failed + sl_failed ))
+echo "XCTest: $xc_total tests, $xc_failed failed; fuzz: $fz_passed passed, $fz_failed failed; Slurm: $sl_passed passed, $sl_failed failed"
 echo "capg: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -129,11 +129,22 @@ final class CheckpointProcessTests: XCTestCase {
                             "--set", "eval_queries=8", "--set", "eval_every=1000", "--quiet"], trials: 20)
     }
 
+    /// The same under item sharding (mpirun -np 2, S = 2): rank 0 writes while rank 1 streams
+    /// its shard to it; killing the writer at a random instant never leaves a committed
+    /// checkpoint that fails to verify, and resumes reach the uninterrupted parameters.
+    func testKillNineUnderItemShardingNeverLosesTheCheckpoint() throws {
+        try killNineTrials(["train", "--items", "20000", "--dim", "16", "--k", "10", "--batch-size", "4", "--check-every", "0",
+                            "--item-shards", "2", "--set", "eval_queries=8", "--set", "eval_every=1000", "--quiet"],
+                           trials: 8, np: 2)
+    }
+
     /// The kill -9 trial on `train` (without --steps, --run-dir or checkpoint options): runs
     /// `trials` times with checkpoints every step, killed at a random instant after its first
     /// own checkpoint; `latest` must verify after every kill, every later trial resumes and
     /// advances, and a final resume to S steps equals an uninterrupted S-step run bitwise.
-    func killNineTrials(_ train: [String], trials: Int, file: StaticString = #filePath, line: UInt = #line) throws {
+    /// `np`: run every segment under `mpirun -np np` and kill world rank 0 (the checkpoint
+    /// writer) with SIGKILL; mpirun then ends the job. nil: a single process, killed itself.
+    func killNineTrials(_ train: [String], trials: Int, np: Int? = nil, file: StaticString = #filePath, line: UInt = #line) throws {
         let dir = tempDir(), ref = tempDir()
         defer { try? FileManager.default.removeItem(atPath: dir); try? FileManager.default.removeItem(atPath: ref) }
         let args = train + ["--checkpoint-every", "1", "--keep-checkpoints", "2"]
@@ -146,7 +157,7 @@ final class CheckpointProcessTests: XCTestCase {
         }
         var steps: [Int] = [], midWrite = 0, advanced = 0
         for trial in 0..<trials {
-            let (p, out) = try start(nil, args + ["--run-dir", dir, "--steps", "100000"] + (trial == 0 ? [] : ["--resume", "auto"]))
+            let (p, out) = try start(np, args + ["--run-dir", dir, "--steps", "100000"] + (trial == 0 ? [] : ["--resume", "auto"]))
             // The random instant is drawn once the trainer has written a checkpoint of its own
             // (the `latest` pointer changed), so a slow start on a loaded machine cannot make
             // a trial end before it wrote anything: the kill lands in steady-state checkpointing.
@@ -157,9 +168,17 @@ final class CheckpointProcessTests: XCTestCase {
                 Thread.sleep(forTimeInterval: 0.01)
             }
             Thread.sleep(forTimeInterval: 0.5 * uniform())
-            kill(p.processIdentifier, SIGKILL)
+            if np == nil {
+                kill(p.processIdentifier, SIGKILL)
+            } else if let writer = children(of: p.processIdentifier).first(where: { rank(of: $0) == 0 }) {
+                kill(writer, SIGKILL)
+            }
             let o = finish(p, out)
-            XCTAssertEqual(o.code, SIGKILL, "trial \(trial) ended before the kill: \(o.err)", file: file, line: line)
+            if np == nil {
+                XCTAssertEqual(o.code, SIGKILL, "trial \(trial) ended before the kill: \(o.err)", file: file, line: line)
+            } else {
+                XCTAssertNotEqual(o.code, 0, "trial \(trial) ended before the kill: \(o.err)", file: file, line: line)
+            }
             let names = try FileManager.default.contentsOfDirectory(atPath: dir + "/checkpoints")
             if names.contains(where: { $0.contains(".tmp-") }) { midWrite += 1 }
             if steps.isEmpty, !names.contains("latest") { continue }   // killed before the first checkpoint
@@ -176,9 +195,9 @@ final class CheckpointProcessTests: XCTestCase {
         XCTAssertEqual(steps.count, trials, file: file, line: line)
         XCTAssertEqual(advanced, trials - 1, "every trial after the first resumes and makes progress", file: file, line: line)
         let target = (steps.last ?? 0) + 3
-        let r = try run(nil, args + ["--run-dir", dir, "--steps", String(target), "--resume", "auto"])
+        let r = try run(np, args + ["--run-dir", dir, "--steps", String(target), "--resume", "auto"])
         XCTAssertEqual(r.code, 0, r.err, file: file, line: line)
-        let u = try run(nil, args + ["--run-dir", ref, "--steps", String(target), "--checkpoint-every", "0"])
+        let u = try run(np, args + ["--run-dir", ref, "--steps", String(target), "--checkpoint-every", "0"])
         XCTAssertEqual(u.code, 0, u.err, file: file, line: line)
         XCTAssertEqual(try summary(dir)["param_fingerprint"] as? String, try summary(ref)["param_fingerprint"] as? String,
                        "\(trials) kills and resumes must give the uninterrupted parameters", file: file, line: line)

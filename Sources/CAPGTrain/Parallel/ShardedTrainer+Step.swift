@@ -178,9 +178,8 @@ extension ShardedTrainer {
             }
         case .distill:
             for qi in 0..<c.count {
-                for (s, sample) in d.samples[qi].enumerated() {
+                for sample in d.samples[qi] {
                     let target = estimator.sampler.lsr.probabilities(candidates: sample.items, query: c.queries[qi])
-                    _ = s
                     try ShardedDistillation.accumulateShardGradient(
                         candidates: sample.items, candidateScores: sample.scores, target: target, shard: shard,
                         scale: perSample, into: &g[row(qi)])

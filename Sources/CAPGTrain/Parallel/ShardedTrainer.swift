@@ -128,6 +128,8 @@ public final class ShardedTrainer: TrainingEngine {
         return Array(local[0..<wCount]) + es + bs
     }
 
+    /// The whole state gathered to world rank 0 (O(N·d) there): for tools and tests; the
+    /// trainer's own checkpoints stream instead (`writeCheckpoint`).
     public func exportState() -> TrainerState {
         let buffers = optimizer.stateBuffers.map { TrainerState.Buffer(name: $0.name, values: gatherFull($0.values)) }
         return TrainerState(step: step, parameters: gatherFull(parameters), optimizerKind: optimizer.kind,

@@ -68,7 +68,7 @@ def main():
     seconds = {(e, c): [] for e in estimators for c in ["capg"] + peers}
     for rnd in range(a.rounds):
         for e in estimators:
-            r = run_json([a.capg, "bench", "--json", "--no-phases", "--no-ceilings", "--variants", e,
+            r = run_json([a.capg, "bench", "--json", "--no-phases", "--no-ceilings", "--no-paper", "--variants", e,
                           "--steps", str(a.steps), "--blas-threads", str(a.threads)] + sizes, env)
             seconds[(e, "capg")].append(r["variants"][0]["median_seconds"])
             for p in peers:

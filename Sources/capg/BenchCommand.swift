@@ -16,7 +16,10 @@ struct BenchCommand: ParsableCommand {
         sampling, estimator, backward GEMMs, allreduce, optimizer), peak RSS against the \
         analytic footprint, and the machine's ceilings measured in the same process \
         (sgemm GFLOP/s on the step's shapes, Philox words/s, exp/log per second) with the \
-        ceiling step time they imply. Works under mpirun -np P (B must be divisible by P); \
+        ceiling step time they imply. Then one more line: the paper's small setting (items \
+        1000, dim 10, context-dim 10, k 10, batch 128, capg-threshold, 100 timed steps), \
+        where per-query fixed costs rather than per-item work dominate (--no-paper skips \
+        it). Works under mpirun -np P (B must be divisible by P); \
         rank 0 prints. Build with -c release; the machine may be shared, so repeat runs.
         """)
 
@@ -34,6 +37,8 @@ struct BenchCommand: ParsableCommand {
     var blasThreads: Int?
     @Flag(name: .customLong("no-phases"), help: "Skip the per-phase breakdown.") var noPhases = false
     @Flag(name: .customLong("no-ceilings"), help: "Skip the machine ceilings.") var noCeilings = false
+    @Flag(name: .customLong("no-paper"), help: "Skip the paper-setting line (N=1000, d=10, dx=10, K=10, B=128).")
+    var noPaper = false
     @Flag(help: "Print one JSON object instead of tables.") var json = false
 
     func validate() throws {
@@ -58,11 +63,13 @@ struct BenchCommand: ParsableCommand {
         bench.variants = parsedVariants.compactMap(StepBenchmark.Variant.named)
         bench.measurePhases = !noPhases; bench.measureCeilings = !noCeilings
         let report: StepBenchmark.Report
+        var paper: StepBenchmark.Report? = nil
         do {
             if batchSize % comm.size != 0 {
                 throw ValidationError("--batch-size \(batchSize) must be divisible by the \(comm.size) ranks")
             }
             report = try bench.run(communicator: comm)
+            if !noPaper && Self.paper.batchSize % comm.size == 0 { paper = try Self.paper.run(communicator: comm) }
         } catch {
             if let mpi = comm as? MPICommunicator, comm.size > 1 {
                 mpi.abort(message: "capg bench: rank \(comm.rank): \(error)", code: 1)
@@ -70,7 +77,18 @@ struct BenchCommand: ParsableCommand {
             throw error
         }
         if comm.isRoot {
-            if json { print(try jsonText(report, bench: bench, threads: threads)) } else { printTables(report, bench: bench, threads: threads) }
+            if json {
+                print(try jsonText(report, bench: bench, threads: threads, paper: paper))
+            } else {
+                printTables(report, bench: bench, threads: threads)
+                if let p = paper?.results.first {
+                    print("")
+                    print(String(format: "paper setting (N=1000 d=10 dx=10 K=10 B=128, capg-threshold): %.3f ms/step median "
+                                 + "(min %.3f, max %.3f), %.0f queries/s", 1e3 * p.medianSeconds,
+                                 1e3 * (p.stepSeconds.min() ?? .nan), 1e3 * (p.stepSeconds.max() ?? .nan),
+                                 p.queriesPerSecond(batchSize: Self.paper.batchSize)))
+                }
+            }
         }
         (comm as? MPICommunicator)?.finalize()
     }
@@ -120,7 +138,16 @@ struct BenchCommand: ParsableCommand {
         }
     }
 
-    func jsonText(_ r: StepBenchmark.Report, bench: StepBenchmark, threads: Int) throws -> String {
+    /// The paper's small setting (issue 16 item 2): per-query fixed costs dominate there.
+    static var paper: StepBenchmark {
+        var b = StepBenchmark()
+        b.items = 1000; b.dim = 10; b.contextDim = 10; b.k = 10; b.batchSize = 128
+        b.steps = 100; b.warmup = 5; b.measurePhases = false; b.measureCeilings = false
+        b.variants = [StepBenchmark.Variant.named("capg-threshold")!]
+        return b
+    }
+
+    func jsonText(_ r: StepBenchmark.Report, bench: StepBenchmark, threads: Int, paper: StepBenchmark.Report?) throws -> String {
         var obj: [String: Any] = [
             "items": items, "dim": dim, "context_dim": contextDim, "k": k, "batch_size": batchSize, "samples": samples,
             "ranks": r.ranks, "blas_threads": threads, "steps": steps, "warmup": warmup,
@@ -143,6 +170,10 @@ struct BenchCommand: ParsableCommand {
                                "glibc_exp_per_s": c.libmExpPerSecond, "vector_exp_per_s": c.vectorExpPerSecond,
                                "glibc_log_per_s": c.libmLogPerSecond, "optimizer_seconds": c.optimizerSeconds,
                                "ceiling_threads": c.threads, "ceiling_step_seconds": c.stepSeconds]
+        }
+        if let p = paper?.results.first {
+            obj["paper"] = ["items": 1000, "dim": 10, "context_dim": 10, "k": 10, "batch_size": 128, "variant": p.variant.name,
+                            "step_seconds": p.stepSeconds, "median_seconds": p.medianSeconds]
         }
         let data = try JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys])
         return String(decoding: data, as: UTF8.self)

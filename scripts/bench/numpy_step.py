@@ -9,7 +9,14 @@ started at the K-th arrival time with the same regula-falsi fallback as capg, it
 only the rows not yet converged; or V-PG), same FLOPs (two forward GEMMs, the
 estimator's O(N) passes for rewarded rows only, three backward GEMMs), Adam.
 
-Prints one JSON object: {"peer": "numpy", "estimator", "step_seconds": [...],
+--fair gives the peer the same legitimate shortcuts capg takes: every B×N array (uniforms,
+perturbed scores, score gradient) is allocated once and reused across steps (in-place
+ufuncs with out=, so a step neither allocates nor page-faults them), the estimator
+widens and exponentiates only the rows with a reward, and Newton iterates only the rows
+not yet converged (both modes). Without --fair (naive) every step allocates its arrays
+afresh, as straightforward numpy code does.
+
+Prints one JSON object: {"peer": "numpy", "mode": "naive"|"fair", "estimator", "step_seconds": [...],
 "median_seconds", "queries_per_second", "phases": {...}}. BLAS threads are pinned
 with threadpoolctl (--threads, default 1) so every contender gets the same.
 """
@@ -36,6 +43,7 @@ def main():
     ap.add_argument("--warmup", type=int, default=1)
     ap.add_argument("--estimator", choices=["capg-threshold", "vpg"], default="capg-threshold")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--fair", action="store_true", help="preallocated, reused B×N buffers (see the docstring)")
     a = ap.parse_args()
     if threadpool_limits is not None:
         with threadpool_limits(limits=a.threads):
@@ -59,16 +67,32 @@ def run(a):
     vv = [np.zeros_like(p) for p in params]
     lr, b1, b2, eps = 0.05, 0.9, 0.999, 1e-8
     times, phases_all = [], []
+    if a.fair:  # allocated once, reused by every step
+        uni = np.empty((b, n))
+        pert = np.empty((b, n))
+        g = np.zeros((b, n), np.float32)
+        s = np.empty((b, n), np.float32)
     for step in range(a.warmup + a.steps):
         ph = dict.fromkeys(["scoring", "sampling", "estimator", "backward", "optimizer"], 0.0)
         t0 = time.perf_counter()
         x = rng.standard_normal((b, dx)).astype(np.float32)
         u = x @ W.T                                   # B×d
-        s = u @ E.T + bias                            # B×N (float32)
+        if a.fair:
+            np.matmul(u, E.T, out=s)
+            s += bias
+        else:
+            s = u @ E.T + bias                        # B×N (float32)
         t1 = time.perf_counter(); ph["scoring"] = t1 - t0
         # Gumbel-top-K: perturb every score, partial selection, sort the K survivors.
-        uni = rng.random((b, n))
-        pert = s - np.log(-np.log(uni))               # float64
+        if a.fair:
+            rng.random(out=uni)
+            np.log(uni, out=pert)
+            np.negative(pert, out=pert)
+            np.log(pert, out=pert)
+            np.subtract(s, pert, out=pert)            # float64
+        else:
+            uni = rng.random((b, n))
+            pert = s - np.log(-np.log(uni))           # float64
         part = np.argpartition(-pert, k - 1, axis=1)[:, :k]
         pk = np.take_along_axis(pert, part, 1)
         order = np.argsort(-pk, axis=1)
@@ -81,7 +105,10 @@ def run(a):
         chosen = sigma[np.arange(b), pos]
         r = (rng.random(b) < q[np.arange(b), pos]).astype(np.float64)
         t2 = time.perf_counter(); ph["sampling"] = t2 - t1
-        g = np.zeros((b, n), np.float32)
+        if a.fair:
+            g.fill(0)
+        else:
+            g = np.zeros((b, n), np.float32)
         rows = np.nonzero(r)[0]
         if rows.size:
             sr = s[rows].astype(np.float64)
@@ -153,7 +180,7 @@ def run(a):
             times.append(t5 - t0)
             phases_all.append(ph)
     med = float(np.median(times))
-    print(json.dumps({"peer": "numpy", "numpy": np.__version__, "estimator": a.estimator, "step_seconds": times,
+    print(json.dumps({"peer": "numpy", "mode": "fair" if a.fair else "naive", "numpy": np.__version__, "estimator": a.estimator, "step_seconds": times,
                       "median_seconds": med, "queries_per_second": b / med,
                       "phases": {key: float(np.median([p[key] for p in phases_all])) for key in phases_all[0]}}))
 

@@ -120,8 +120,12 @@ public struct PolicyEvaluator: Sendable {
 
     /// The value of the oracle ESR (top-K by LSR score) on one context; recall is 1.
     public func oracle<Q: RankingQuery>(query: Q) -> EvaluationSums {
-        let l = (0..<query.itemCount).map { query.lateStageScore(of: $0) }
-        let top = GumbelTopK.topK(l, k: k)
-        return EvaluationSums(value: lsr.setValue(candidates: top, query: query), recall: 1, count: 1)
+        oracle(query: query, topK: LateStageTopK.plain(query: query, k: k))
+    }
+
+    /// The oracle's value from its candidate set, the query's top-K items by LSR score
+    /// (`LateStageTopK`, which finds them for many queries at once). O(K).
+    public func oracle<Q: RankingQuery>(query: Q, topK top: [Int]) -> EvaluationSums {
+        EvaluationSums(value: lsr.setValue(candidates: top, query: query), recall: 1, count: 1)
     }
 }

@@ -37,11 +37,13 @@ public enum GumbelTopK {
     ///
     /// When the stream sits at a block boundary (a fresh stream), the uniforms come from
     /// `PhiloxBatch` 256 items at a time (the same words, so the same output), and blocks
-    /// of 64 items are first tested as a whole: with `s_max` their largest score and `u_max`
+    /// of 16 items are first tested as a whole: with `s_max` their largest score and `u_max`
     /// an upper bound of their uniforms (from the largest high word), no item of the block
-    /// can enter when `s_max − log(−log u_max) < κ`, so the block costs two logs instead of
-    /// 64 table tests (most blocks, once κ has settled). Otherwise the words come from the
-    /// stream one by one. Either way the stream ends advanced by 2N words.
+    /// can enter when `u_max ≤ table[⌊16(κ − s_max)⌋]` (every item's own δ is at least
+    /// κ − s_max and the table increases, so each item would fail its own table test), so
+    /// the block costs one table lookup instead of 16 (most blocks, once κ has settled).
+    /// Otherwise the words come from the stream one by one. Either way the stream ends
+    /// advanced by 2N words.
     public static func sampleWithKey(scores s: [Double], k: Int, stream: inout RandomStream)
         -> (items: [Int], kthKey: Double)
     {
@@ -92,7 +94,7 @@ public enum GumbelTopK {
         }
         let firstBlock = UInt32(truncatingIfNeeded: stream.wordPosition / 4)
         let key = stream.key
-        let chunk = 256, block = 64
+        let chunk = 256, block = 16
         /// The uniform of the j-th item of a chunk: `(m + ½)·2⁻⁵³` from its two words, as `RandomStream.uniform()`.
         @inline(__always) func uniform(_ words: UnsafeMutableBufferPointer<UInt32>, _ j: Int) -> Double {
             let hi = UInt64(words[2 * j] >> 5), lo = UInt64(words[2 * j + 1] >> 6)
@@ -120,11 +122,12 @@ public enum GumbelTopK {
                             }
                             if start + j >= kk { kappa = heap.keys[0] }
                             while j < count {
-                                // Block test: every key of items j..<end is at most
-                                // s_max − log(−log u_max) (the perturbation is monotone in u; the
-                                // margin of 1e-9·(1 + |κ|) covers any ulp-level non-monotonicity of
-                                // libm's log), so when that bound is below κ the plain algorithm
-                                // rejects them all and they are skipped.
+                                // Block test (see above): a lookup in the same table as the
+                                // per-item test, at the smallest δ of the block, so it rejects a
+                                // block only when the per-item test would reject each item. κ only
+                                // grows within the block, so testing at its value on entry is safe.
+                                // (Two logs per block, the exact bound, cost more than they saved
+                                // at N = 1000, where blocks must be small to pass at all.)
                                 let end = Swift.min(count, j + block)
                                 var wordMax: UInt32 = 0
                                 var sMax = -Double.infinity
@@ -136,9 +139,14 @@ public enum GumbelTopK {
                                 }
                                 let mBound = UInt64(wordMax >> 5) << 26 | (1 << 26 - 1)
                                 let uBound = (Double(mBound) + 0.5) * 0x1p-53
-                                if sMax - Foundation.log(-Foundation.log(uBound)) < kappa - 1e-9 * (1 + Swift.abs(kappa)) {
-                                    j = end
-                                    continue
+                                let blockDelta = kappa - sMax
+                                if blockDelta > 0 {
+                                    let m = blockDelta * inverseStep
+                                    let bound = m >= Double(gridSize) ? last : table[Int(m)]
+                                    if uBound <= bound {
+                                        j = end
+                                        continue
+                                    }
                                 }
                                 while j < end {
                                     let i = start + j

@@ -123,14 +123,17 @@ public final class Trainer {
         }
         evalIDs = ids
         // The LSR favourite, random-ESR and oracle-ESR values depend only on the queries.
-        var favourites = [Int]()
+        // The favourite is the first of the LSR's top-K (the oracle's set), found for all
+        // evaluation queries at once (`LateStageTopK`: no longer N exact scores per query).
+        let evalQueries = task.queries(ids: ids, evaluation: true)
+        let tops = LateStageTopK.of(queries: evalQueries, k: config.k)
+        let favourites = tops.map { $0.first ?? 0 }  // 0 for an empty universe, as `favourite`
+        let randoms = Self.randomBaselines(evaluator, queries: evalQueries, ids: ids, favourites: favourites,
+                                           threads: max(1, GEMM.threads))
         var sums = [Double](repeating: 0, count: 4)
-        for (i, q) in task.queries(ids: ids, evaluation: true).enumerated() {
-            let fav = lsr.favourite(query: q)
-            favourites.append(fav)
-            let rnd = evaluator.randomBaseline(query: q, queryID: ids[i], favourite: fav)
-            let orc = evaluator.oracle(query: q)
-            sums[0] += rnd.value; sums[1] += rnd.recall; sums[2] += orc.value; sums[3] += 1
+        for (i, q) in evalQueries.enumerated() {
+            let orc = evaluator.oracle(query: q, topK: tops[i])
+            sums[0] += randoms[i].value; sums[1] += randoms[i].recall; sums[2] += orc.value; sums[3] += 1
         }
         evalFavourites = favourites
         communicator.allreduceSum(&sums)

@@ -51,8 +51,10 @@ struct HeaderFields {
         config = c
         // The hash is written from the same config, so a difference means the config JSON
         // was edited (and the CRCs recomputed) or the writer hashed other keys.
-        guard configHash == c.trajectoryHash else {
-            throw bad("config_hash \(configHash.prefix(16))… does not match the config's trajectory hash \(c.trajectoryHash.prefix(16))… (the config was edited after writing)")
+        let stored = (try? JSONSerialization.jsonObject(with: Data(text(h.config_json).utf8))) as? [String: Any] ?? [:]
+        let storedHash = TrainingConfig.trajectoryHash(ofJSONObject: stored)
+        guard configHash == storedHash else {
+            throw bad("config_hash \(configHash.prefix(16))… does not match the config's trajectory hash \(storedHash.prefix(16))… (the config was edited after writing)")
         }
         // Sizes from a config that passed its CRCs can still be absurd (a crafted file):
         // refuse any whose tensors (the config's own list, for whichever task it names)

@@ -31,9 +31,15 @@ extension TrainingConfig {
 
     /// SHA-256 (hex) of the canonical JSON of the trajectory-defining keys: two configs
     /// with the same hash train the same parameters step by step. O(keys).
-    public var trajectoryHash: String {
-        let object = jsonObject.filter { !Self.resumeMutableKeys.contains($0.key) }
-        let data = try! JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
+    public var trajectoryHash: String { Self.trajectoryHash(ofJSONObject: jsonObject) }
+
+    /// The trajectory hash of a config as stored (a JSON object): the same function as
+    /// `trajectoryHash`, applied to the keys the file holds. A checkpoint's hash is checked
+    /// this way, so a config key added after the file was written (at its default) does not
+    /// make an intact older checkpoint look edited.
+    public static func trajectoryHash(ofJSONObject object: [String: Any]) -> String {
+        let kept = object.filter { !resumeMutableKeys.contains($0.key) }
+        let data = try! JSONSerialization.data(withJSONObject: kept, options: [.sortedKeys])
         return SHA256.hex(data)
     }
 

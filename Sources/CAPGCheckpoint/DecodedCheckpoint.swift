@@ -63,7 +63,7 @@ public struct DecodedCheckpoint: Sendable {
             "parameter_tensors": c.parameterTensors.map { ["name": $0.name, "offset": $0.offset, "shape": $0.shape] as [String: Any] },
         ]
         switch c.data {
-        case .synthetic, .obd:
+        case .synthetic, .obd, .paper:
             model["esr"] = "two-tower"
             model["items"] = c.items; model["dim"] = c.dim; model["context_dim"] = c.contextDim
         case .letor:

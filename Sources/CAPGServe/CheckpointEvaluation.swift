@@ -44,7 +44,7 @@ public struct CheckpointEvaluation {
     public init(model: ServingModel, task: any TrainingTask, bootstrap: BootstrapInterval = BootstrapInterval()) throws {
         let c = model.config
         guard !c.lsrMode.learnsLSR else { throw ServeError.learnedLateStage(mode: c.lsrMode.rawValue) }
-        let lsr = LateStageRanker(temperature: c.lsrTemperature)
+        let lsr = LateStageRanker(temperature: c.lateStageTemperature)
         let evaluator = PolicyEvaluator(k: c.k, lsr: lsr, samples: c.evalSamples, seed: c.envSeed)
         let parameters = model.esrParameters
         let ids = task.evaluationIDs(rank: 0, size: 1)

@@ -74,7 +74,7 @@ public struct ServingModel: Sendable {
     /// How the ESR scores an item (the formula an exporter's reader must implement).
     public var scoreFormula: String {
         switch config.data {
-        case .synthetic, .obd:
+        case .synthetic, .obd, .paper:
             return "two-tower: s_i(x) = sum_j E[i,j] * (W @ x)[j] + b[i]; x = context (context_dim floats)"
         case .letor where config.hidden == 0:
             return "linear: s_d = w . z_d + b[0]; z_d = (x_d - data.feature_mean) * data.feature_inv_std (x_d the raw LETOR features, feature id i in column i-1, missing = 0)"

@@ -12,6 +12,8 @@ public enum TaskLoader {
         switch c.data {
         case .synthetic:
             return nil
+        case .paper:
+            return PaperTask(config: c)
         case .letor:
             let opts = LetorReadOptions(featureCount: c.features, rank: comm.rank, size: comm.size, maxLabel: c.maxLabel)
             var (train, trainStats) = try LetorReader.read(path: c.trainFile, options: opts)
@@ -70,6 +72,8 @@ public enum TaskLoader {
         switch c.data {
         case .synthetic:
             return SyntheticTask(config: c)
+        case .paper:
+            return PaperTask(config: c)
         case .letor:
             let path = letorFile ?? c.testFile
             guard let standardizer = model.standardizer else { throw ServeError.missingStandardization }

@@ -33,9 +33,13 @@ struct EnvironmentOptions: ParsableArguments {
     var lsrLr: Double?
     @Option(name: .customLong("lsr-alternate-every"), help: "Block length in steps of --lsr-mode alternating (default 10).")
     var lsrAlternateEvery: Int?
+    @Option(name: .customLong("lsr-optimality"), help: "LSR of --data paper: optimal (ℓ = q) | noisy (ℓ = q + σ·ε, σ = --lsr-noise) | uniform (random pick from S) | anti (ℓ = −q) (default optimal).")
+    var lsrOptimality: String?
+    @Option(help: "Discrete users of --data paper (default 1000).")
+    var users: Int?
     @Option(help: "Reward: bernoulli (a click with probability q) or expected (r = q) (default bernoulli).")
     var reward: String?
-    @Option(help: "Inclusion model for CA-PG: exact | threshold | independent (default threshold).")
+    @Option(help: "Inclusion model for CA-PG: exact | threshold | independent | prefix (the paper code's heuristic 1 − Π_k(1 − p_k), capg's reading) | hybrid (threshold, exact race for items far above the threshold) (default threshold).")
     var inclusion: String?
     @Option(help: "V-PG baseline: none | mean (running mean) | loo (leave-one-out; needs --samples ≥ 2) (default none).")
     var baseline: String?
@@ -55,6 +59,8 @@ struct EnvironmentOptions: ParsableArguments {
         if let lsrMode { try c.set("lsr_mode", lsrMode, source: "--lsr-mode") }
         if let lsrLr { try c.set("lsr_lr", String(lsrLr), source: "--lsr-lr") }
         if let lsrAlternateEvery { try c.set("lsr_alternate_every", String(lsrAlternateEvery), source: "--lsr-alternate-every") }
+        if let lsrOptimality { try c.set("lsr_optimality", lsrOptimality, source: "--lsr-optimality") }
+        if let users { try c.set("users", String(users), source: "--users") }
         if let reward { try c.set("reward", reward, source: "--reward") }
         if let inclusion { try c.set("inclusion", inclusion, source: "--inclusion") }
         if let baseline { try c.set("baseline", baseline, source: "--baseline") }

@@ -55,7 +55,7 @@ struct TrainCommand: ParsableCommand {
 
     @OptionGroup var env: EnvironmentOptions
 
-    @Option(help: "Data: synthetic (embedded default) | letor (--train/--test SVMlight files) | obd (--obd-dir).")
+    @Option(help: "Data: synthetic (embedded default) | letor (--train/--test SVMlight files) | obd (--obd-dir) | paper (the paper's world: 1000 users and items, embeddings of dim 10, reward σ(10⟨u,v⟩), LSR by --lsr-optimality; sets items/context_dim/reward_scale/dim to 1000/10/10/10 where they still hold the defaults).")
     var data: String?
     @Option(name: .customLong("train"), help: "LETOR/SVMlight training file (with --data letor), e.g. data/mslr/msn1.fold1.train.5k.txt.")
     var trainFile: String?
@@ -73,7 +73,7 @@ struct TrainCommand: ParsableCommand {
     var obdDir: String?
     @Option(help: "Candidate-set size K sampled by the ESR (default 50; with LETOR, K ≥ a query's documents keeps them all).")
     var k: Int?
-    @Option(help: "Gradient estimator: vpg | capg | topk | distill (on-policy distillation of the LSR, the non-RL baseline) (default capg).")
+    @Option(help: "Gradient estimator: vpg | capg | topk | distill (on-policy distillation of the LSR, the non-RL baseline) | vpg-swr (V-PG, candidates sampled with replacement) | top1 (CA-PG-SwR = r·∇log softmax(s)_a, candidates with replacement) (default capg).")
     var estimator: String?
     @Option(help: "Rollouts per context per step M (default 1).")
     var samples: Int?
@@ -83,7 +83,7 @@ struct TrainCommand: ParsableCommand {
     var steps: Int?
     @Option(help: "Learning rate (default 0.05).")
     var lr: Double?
-    @Option(help: "Optimizer: adam | sgd (default adam).")
+    @Option(help: "Optimizer: adam | sgd | adagrad (default adam).")
     var optimizer: String?
     @Option(name: .customLong("eval-every"), help: "Evaluate the policy every N steps (default 25).")
     var evalEvery: Int?

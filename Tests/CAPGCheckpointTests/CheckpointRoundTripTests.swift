@@ -28,6 +28,24 @@ final class CheckpointRoundTripTests: XCTestCase {
         XCTAssertEqual(try CheckpointDecoder.decode(CheckpointEncoder().encode(s)).snapshot, s)
     }
 
+    /// Adagrad on the paper world with V-PG-SwR: the checkpoint carries `adagrad.g2`, and a
+    /// resume from it continues bitwise (in process).
+    func testAdagradPaperResumeIsBitwise() throws {
+        var c = Fixture.config(steps: 8)
+        c.data = .paper; c.users = 12; c.optimizer = .adagrad; c.lr = 0.1; c.estimator = .vpgSwr
+        let full = try TrainingRun(config: c, runDirectory: nil, quiet: true).run(communicator: SingleProcessCommunicator())
+        c.steps = 4
+        let half = try Fixture.snapshot(c)
+        XCTAssertEqual(half.state.optimizerBuffers.map(\.name), ["adagrad.g2"])
+        let decoded = try CheckpointDecoder.decode(CheckpointEncoder(chunkBytes: 100).encode(half)).snapshot
+        XCTAssertEqual(decoded, half)
+        c.steps = 8
+        let resumed = try TrainingRun(config: c, runDirectory: nil, quiet: true, resume: decoded)
+            .run(communicator: SingleProcessCommunicator())
+        XCTAssertEqual(resumed.paramFingerprint, full.paramFingerprint)
+        XCTAssertEqual(resumed.finalValue, full.finalValue)
+    }
+
     /// Same snapshot and creation time ⇒ byte-identical files.
     func testEncodingIsDeterministic() throws {
         let snap = try Fixture.snapshot()

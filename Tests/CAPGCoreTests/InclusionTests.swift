@@ -321,7 +321,7 @@ private func bruteForceInclusion(_ s: [Double], k: Int) -> [Double] {
 }
 
 /// Brute-force `P(a∈S)` and `∂ log P(a∈S)/∂s_j` (rows a) by enumeration.
-private func bruteForceInclusionAndGradient(_ s: [Double], k: Int) -> ([Double], [[Double]]) {
+func bruteForceInclusionAndGradient(_ s: [Double], k: Int) -> ([Double], [[Double]]) {
     let n = s.count
     var p = [Double](repeating: 0, count: n)
     var dp = [[Double]](repeating: [Double](repeating: 0, count: n), count: n)

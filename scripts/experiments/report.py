@@ -242,7 +242,7 @@ def write(out, full):
                  f"`nice -n {meta.get('nice', 10)}`, training under `mpirun -np {meta.get('np', 2)}`; capg binary: a "
                  f"release build of commit `{str(meta.get('capg_commit', meta.get('git_head', '?')))[:12]}` (sha256 of the binary "
                  f"`{str(meta.get('capg_sha256', '?'))[:16]}…`), {meta.get('date', '')}. Wall time per experiment "
-                 "(seconds, with another engineer's benchmark sharing the 2 cores): "
+                 "(seconds): "
                  + ", ".join(f"{k} {v}" for k, v in secs.items()) + f"; total {fmt(sum(secs.values()), 4)} s.")
     lines.append("")
     lines.append("Each experiment's page has the full tables and the exact commands. Numbers come from the small "

@@ -5,6 +5,8 @@
   2. convergence normalized value vs steps per estimator at K = 10, 100, 1000 (mpirun -np 2 capg train)
   3. bias        cosine to the exact / a high-sample unbiased gradient and final value vs LSR misalignment
   4. realdata    MSLR-WEB sample and Open Bandit Dataset sample: value / recall / NDCG vs steps
+  6. paper       the paper's world (--data paper): varying K and LSR alignment, the paper's methods and
+                 learning rates; --budget STEPSxSEEDS (default 2000x3; the paper: 500000 steps, --full)
   5. README.md   summary of what holds and what does not, with the figures
 
 Usage:
@@ -36,9 +38,10 @@ import exp_convergence  # noqa: E402
 import exp_beyond  # noqa: E402
 import exp_bias  # noqa: E402
 import exp_realdata  # noqa: E402
+import exp_paper  # noqa: E402
 import report  # noqa: E402
 
-EXPERIMENTS = ["variance", "convergence", "bias", "realdata", "beyond"]
+EXPERIMENTS = ["variance", "convergence", "bias", "realdata", "beyond", "paper"]
 
 
 def default_capg():
@@ -66,6 +69,8 @@ def main():
     p.add_argument("--np", type=int, default=2, help="MPI ranks for training runs (default 2)")
     p.add_argument("--nice", type=int, default=10, help="niceness of every process (default 10; 0 = no nice)")
     p.add_argument("--fresh", action="store_true", help="ignore cached runs")
+    p.add_argument("--budget", default="2000x3",
+                   help="experiment 6 (paper): STEPSxSEEDS per cell (default 2000x3; --full uses the paper's 500000x5)")
     p.add_argument("--capg-commit", default=None,
                    help="commit the capg binary was built from, for the record (default: git HEAD at run time, "
                         "which is right only if you built from a clean HEAD)")
@@ -83,6 +88,7 @@ def main():
     bad = [e for e in only if e not in EXPERIMENTS]
     if bad:
         sys.exit(f"run.py: unknown experiment(s) {bad}; choose from {EXPERIMENTS}")
+    exp_paper.BUDGET = exp_paper.parse_budget(a.budget)
     ensure_matplotlib()
     os.chdir(ROOT)  # relative data paths in the recorded commands resolve from the package root
 
@@ -105,7 +111,7 @@ def main():
         print(f"== {name}", flush=True)
         t = time.time()
         mod = {"variance": exp_variance, "convergence": exp_convergence, "bias": exp_bias,
-               "realdata": exp_realdata, "beyond": exp_beyond}[name]
+               "realdata": exp_realdata, "beyond": exp_beyond, "paper": exp_paper}[name]
         if name in ("realdata", "beyond"):
             results[name] = mod.run(runner, a.full, out, entry, data_dir)
         else:
@@ -115,7 +121,8 @@ def main():
         meta_path.write_text(json.dumps(meta, indent=2) + "\n")
     meta["seconds_this_invocation"] = round(time.time() - t_all, 1)
     meta_path.write_text(json.dumps(meta, indent=2) + "\n")
-    report.write(out, a.full)
+    if any(e != "paper" for e in only):
+        report.write(out, a.full)  # the paper page stands alone (docs/results/paper.md)
     print(f"done in {time.time() - t_all:.0f}s; results in {out}")
 
 

@@ -8,6 +8,17 @@ public enum EstimatorKind: String, CaseIterable, Sendable, Codable {
     case topk
     /// On-policy distillation of the LSR over sampled candidate sets (no reward; `Distillation`).
     case distill
+    /// V-PG over candidates sampled *with* replacement (K i.i.d. draws `a_1..a_K` from
+    /// softmax(s), S their distinct items): `(r − b) Σ_k ∇ log softmax(s)_{a_k}` (the paper's
+    /// V-PG-SwR). Unbiased for the with-replacement policy's value, not the PL one's.
+    case vpgSwr = "vpg-swr"
+    /// CA-PG-SwR = TOP1-PG (the paper's name): candidates with replacement as `vpg-swr`,
+    /// `r ∇ log softmax(s)_a` for the LSR's pick a. Unbiased for `∇ Σ_a π_a q(a)` at K = 1 only.
+    case top1
+
+    /// Whether the rollouts' candidates are K i.i.d. draws from softmax(s) (`RolloutSampler.
+    /// sampleWithReplacement`) instead of a Plackett-Luce prefix.
+    public var samplesWithReplacement: Bool { self == .vpgSwr || self == .top1 }
 }
 
 /// Baselines for V-PG.

@@ -59,6 +59,9 @@ public enum EstimatorError: Error, CustomStringConvertible, Equatable {
 /// - top-K: ĝ = (1/M) Σ_m r_m λ_K(a_m) (e_{a_m} − softmax(s)),  λ_K(a) = K(1−π_a)^{K−1}
 /// - distill: ĝ = (1/M) Σ_m (π₂(·|S_m) − softmax_{S_m}(s)) on S_m (not a policy gradient: the
 ///   on-policy distillation baseline, see `Distillation`)
+/// - vpg-swr: ĝ = (1/M) Σ_m (r_m − b_m) Σ_k ∇ log π_{a_{m,k}} = (r_m − b_m)(c_m − Kπ), with
+///   `a_{m,1..K}` i.i.d. from π = softmax(s) and `c_m` their draw counts
+/// - top1 (CA-PG-SwR): ĝ = (1/M) Σ_m r_m (e_{a_m} − π), candidates drawn as for vpg-swr
 ///
 /// Cost per sample: O(N + K log K) for sampling plus O(N) for V-PG, top-K and threshold /
 /// independent CA-PG, O(N·K·nodes) for exact CA-PG.
@@ -73,7 +76,7 @@ public struct PolicyGradientEstimator: Sendable {
                 samples: Int = 1, sampler: RolloutSampler) throws {
         guard samples >= 1 else { throw EstimatorError.nonPositiveSamples(samples) }
         guard sampler.k >= 1 else { throw EstimatorError.nonPositiveK(sampler.k) }
-        if kind == .vpg && baseline == .loo && samples < 2 { throw EstimatorError.looNeedsTwoSamples(samples) }
+        if (kind == .vpg || kind == .vpgSwr) && baseline == .loo && samples < 2 { throw EstimatorError.looNeedsTwoSamples(samples) }
         self.kind = kind; self.inclusion = inclusion; self.baseline = baseline
         self.samples = samples; self.sampler = sampler
     }
@@ -132,9 +135,9 @@ public struct PolicyGradientEstimator: Sendable {
         precondition(gradient.count == n, "gradient row has \(gradient.count) entries, scores \(n)")
         let active: Bool
         switch kind {
-        case .vpg:
+        case .vpg, .vpgSwr:
             active = baseline != .none || rollouts.contains { $0.reward != 0 }
-        case .capg, .topk:
+        case .capg, .topk, .top1:
             active = rollouts.contains { $0.reward != 0 }
         case .distill:
             active = true
@@ -169,7 +172,9 @@ public struct PolicyGradientEstimator: Sendable {
         scores s: [Double], query: Q, seed: UInt64, step: Int, queryID: Int
     ) -> [Rollout] {
         (0..<samples).map {
-            sampler.sample(scores: s, query: query, seed: seed, step: step, queryID: queryID, sample: $0)
+            kind.samplesWithReplacement
+                ? sampler.sampleWithReplacement(scores: s, query: query, seed: seed, step: step, queryID: queryID, sample: $0)
+                : sampler.sample(scores: s, query: query, seed: seed, step: step, queryID: queryID, sample: $0)
         }
     }
 
@@ -187,19 +192,38 @@ public struct PolicyGradientEstimator: Sendable {
         stats.samples = rollouts.count
         let m = rollouts.count
         let perSample = scale / Double(m)
+        func advantage(_ r: Rollout) -> Double {
+            switch baseline {
+            case .none: return r.reward
+            case .mean: return r.reward - runningBaseline
+            case .loo: return r.reward - (m > 1 ? (total - r.reward) / Double(m - 1) : 0)
+            }
+        }
         switch kind {
         case .vpg:
             for r in rollouts {
-                let b: Double
-                switch baseline {
-                case .none: b = 0
-                case .mean: b = runningBaseline
-                case .loo: b = m > 1 ? (total - r.reward) / Double(m - 1) : 0
-                }
-                let adv = r.reward - b
+                let adv = advantage(r)
                 if adv == 0 { continue }
                 PlackettLuce.accumulateLogProbabilityGradient(
                     scores: s, prefix: r.candidates, scale: perSample * adv, into: &gradient)
+            }
+        case .vpgSwr:
+            var pi: [Double]? = nil
+            for r in rollouts {
+                let adv = advantage(r)
+                if adv == 0 { continue }
+                if pi == nil { pi = StableMath.softmax(s) }
+                let counts = r.multiplicities ?? [Int](repeating: 1, count: r.candidates.count)
+                let draws = zip(r.candidates, counts).map { (item: $0, weight: Double($1)) }
+                SoftmaxWithReplacement.accumulateLogProbabilityGradient(
+                    of: draws, softmax: pi!, scale: perSample * adv, into: &gradient)
+            }
+        case .top1:
+            var pi: [Double]? = nil
+            for r in rollouts where r.reward != 0 {
+                if pi == nil { pi = StableMath.softmax(s) }
+                SoftmaxWithReplacement.accumulateLogProbabilityGradient(
+                    of: [(r.chosen, 1)], softmax: pi!, scale: perSample * r.reward, into: &gradient)
             }
         case .capg where inclusion == .threshold:
             // One threshold solve for all M rollouts (it depends on the scores only), started
@@ -245,10 +269,7 @@ public enum TopKCorrection {
 
     /// Adds `scale · λ_K(a) · ∇_s log π_a = scale · λ_K(a) (e_a − π)` to `gradient`; O(N).
     public static func accumulate(of a: Int, softmax pi: [Double], k: Int, scale: Double, into gradient: inout [Double]) {
-        let c = scale * lambda(pi: pi[a], k: k)
-        gradient.withUnsafeMutableBufferPointer { g in
-            for j in pi.indices { g[j] -= c * pi[j] }
-        }
-        gradient[a] += c
+        SoftmaxWithReplacement.accumulateLogProbabilityGradient(
+            of: [(a, lambda(pi: pi[a], k: k))], softmax: pi, scale: scale, into: &gradient)
     }
 }

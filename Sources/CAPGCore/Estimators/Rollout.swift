@@ -10,6 +10,9 @@ public struct Rollout: Sendable {
     /// The K-th largest perturbed score `v_K` of the Gumbel-top-K draw (nil when unknown):
     /// `e^{−(v_K − max s)}` is the K-th arrival time, a start for the threshold solve.
     public var kthPerturbedScore: Double? = nil
+    /// With-replacement rollouts only: how many of the K draws hit `candidates[i]` (the
+    /// candidates are the distinct draws in first-draw order; the counts sum to K).
+    public var multiplicities: [Int]? = nil
 
     /// The chosen item a.
     public var chosen: Int { candidates[chosenPosition] }
@@ -33,6 +36,22 @@ public struct RolloutSampler: Sendable {
         var noise = Self.candidateStream(seed: seed, step: step, queryID: queryID, sample: sample)
         let (sigma, kth) = GumbelTopK.sampleWithKey(scores: scores, k: k, stream: &noise)
         return finish(candidates: sigma, kthKey: kth, query: query, seed: seed, step: step, queryID: queryID, sample: sample)
+    }
+
+    /// One rollout whose candidates are K i.i.d. draws from softmax(s) (with replacement;
+    /// `SoftmaxWithReplacement`): S is the set of distinct draws, in first-draw order, and
+    /// the LSR picks from S as usual. The draws use the same candidate-sampling stream as
+    /// `sample`. Cost: O(N + K log N) plus the LSR's O(|S|).
+    public func sampleWithReplacement<Q: RankingQuery>(
+        scores: [Double], query: Q, seed: UInt64, step: Int, queryID: Int, sample: Int
+    ) -> Rollout {
+        var noise = Self.candidateStream(seed: seed, step: step, queryID: queryID, sample: sample)
+        let draws = SoftmaxWithReplacement.sample(scores: scores, k: k, stream: &noise)
+        var rollout = finish(candidates: draws.items, kthKey: -.infinity, query: query, seed: seed, step: step,
+                             queryID: queryID, sample: sample)
+        rollout.kthPerturbedScore = nil
+        rollout.multiplicities = draws.counts
+        return rollout
     }
 
     /// The candidate-sampling noise stream of one rollout (item i's Gumbel noise is its i-th draw).

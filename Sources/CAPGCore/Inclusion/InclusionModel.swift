@@ -6,6 +6,12 @@ public enum InclusionModelKind: String, CaseIterable, Sendable, Codable {
     case threshold
     /// Independent draws from softmax(s): `1 − (1 − π_a)^K`; O(N).
     case independent
+    /// The paper code's heuristic `1 − Π_k (1 − p_k)` with a deterministic prefix
+    /// (capg's reading; `PrefixInclusion`); O(N + K log K).
+    case prefix
+    /// Threshold for the bulk, the exact race for items far above the threshold (the tail
+    /// `1 − P` of the top items; `HybridInclusion`).
+    case hybrid
 
     /// The model object for this kind.
     public func makeModel() -> any InclusionModel {
@@ -13,6 +19,8 @@ public enum InclusionModelKind: String, CaseIterable, Sendable, Codable {
         case .exact: return ExactInclusion()
         case .threshold: return ThresholdInclusion()
         case .independent: return IndependentInclusion()
+        case .prefix: return PrefixInclusion()
+        case .hybrid: return HybridInclusion()
         }
     }
 }

@@ -1,11 +1,12 @@
 /// Which optimizer updates the ESR parameters.
 public enum OptimizerKind: String, CaseIterable, Sendable, Codable {
-    case sgd, adam
+    case sgd, adam, adagrad
 
     public func make(parameterCount: Int, learningRate: Double) -> any Optimizer {
         switch self {
         case .sgd: return SGD(learningRate: learningRate)
         case .adam: return Adam(parameterCount: parameterCount, learningRate: learningRate)
+        case .adagrad: return Adagrad(parameterCount: parameterCount, learningRate: learningRate)
         }
     }
 }

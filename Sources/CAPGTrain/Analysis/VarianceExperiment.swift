@@ -41,7 +41,7 @@ public struct VarianceExperiment {
         let params = task.initialParameters()
         let shape = config.shape
         let e = Array(params[shape.eOffset..<shape.eOffset + shape.eCount])
-        let lsr = LateStageRanker(temperature: config.lsrTemperature)
+        let lsr = LateStageRanker(temperature: config.lateStageTemperature)
         let queries = (0..<contexts).map { task.environment.query(id: $0, evaluation: true) }
         // Scores and user vectors u = Wx of the analysis queries: one forward pass of the task
         // (its saved buffer is [X (B×dx) | U (B×d)]), converted to Double rows once.

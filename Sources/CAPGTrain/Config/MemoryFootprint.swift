@@ -51,9 +51,9 @@ public struct MemoryFootprint: CustomStringConvertible {
             let nsForChunk = (c.items + shards - 1) / shards
             let chunk = shards > 1 ? min(local, c.queryChunk > 0 ? c.queryChunk : max(1, (256 << 20) / max(1, 24 * nsForChunk)))
                                    : local
-            let optimizerCopies = c.optimizer == .adam ? 2 : 0
+            let optimizerCopies = c.optimizer == .adam ? 2 : c.optimizer == .adagrad ? 1 : 0
             switch c.data {
-            case .synthetic, .obd:
+            case .synthetic, .obd, .paper:
                 let ns = (c.items + shards - 1) / shards
                 let params = try Self.add(Self.mul(c.dim, c.contextDim), Self.mul(ns, try Self.add(c.dim, 1)))
                 terms.append(("parameters, gradient and optimizer state", try Self.mul(4, 2 + optimizerCopies, params)))

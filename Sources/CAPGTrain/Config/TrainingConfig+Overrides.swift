@@ -30,7 +30,21 @@ extension TrainingConfig {
             return v
         }
         switch key.replacingOccurrences(of: "-", with: "_") {
-        case "data": data = try choice(DataKind.self)
+        case "data":
+            data = try choice(DataKind.self)
+            if data == .paper {
+                for d in Self.paperDefaults {
+                    switch d.key {
+                    case "items" where Double(items) == d.global: items = Int(d.paper)
+                    case "context_dim" where Double(contextDim) == d.global: contextDim = Int(d.paper)
+                    case "reward_scale" where rewardScale == d.global: rewardScale = d.paper
+                    case "dim" where Double(dim) == d.global: dim = Int(d.paper)
+                    default: break
+                    }
+                }
+            }
+        case "users": users = try int()
+        case "lsr_optimality": lsrOptimality = try choice(LSROptimality.self)
         case "train_file": trainFile = value
         case "test_file": testFile = value
         case "features": features = try int()
@@ -161,6 +175,8 @@ extension TrainingConfig {
         func need(_ ok: Bool, _ msg: String) throws { if !ok { throw ConfigError.invalid(msg) } }
         switch data {
         case .synthetic: break
+        case .paper:
+            try need(users >= 1 && users <= 10_000_000, "users must be in 1...10000000 (got \(users))")
         case .letor:
             try need(!trainFile.isEmpty && !testFile.isEmpty, "data letor needs --train FILE and --test FILE (LETOR/SVMlight)")
             try need(features >= 1, "features must be ≥ 1 (got \(features))")
@@ -184,7 +200,7 @@ extension TrainingConfig {
         try need(data == .letor || k <= items, "k (\(k)) must not exceed items (\(items))")
         try need(samples >= 1 && samples <= Self.maximumSamples,
                  "samples must be in 1...\(Self.maximumSamples) rollouts per context (got \(samples)); the estimator's variance falls as 1/M, so past a few thousand only the cost grows — raise batch_size instead")
-        try need(!(estimator == .vpg && baseline == .loo && samples < 2),
+        try need(!((estimator == .vpg || estimator == .vpgSwr) && baseline == .loo && samples < 2),
                  "baseline loo needs samples ≥ 2 (got \(samples)); set --samples 2 or use --baseline mean")
         try need(baselineDecay >= 0 && baselineDecay < 1, "baseline_decay must be in [0, 1) (got \(baselineDecay))")
         try need(lr > 0, "lr must be > 0 (got \(lr))")
@@ -193,12 +209,14 @@ extension TrainingConfig {
         try need(ranks % itemShards == 0,
                  "item_shards (\(itemShards)) must divide the number of ranks (\(ranks)): P = query groups × item shards")
         let groups = max(1, ranks / itemShards)
-        try need(data != .synthetic || batchSize % groups == 0,
+        try need((data != .synthetic && data != .paper) || batchSize % groups == 0,
                  itemShards == 1 ? "batch_size (\(batchSize)) must be divisible by the number of ranks (\(ranks)) so every rank gets batch_size/ranks queries"
                                  : "batch_size (\(batchSize)) must be divisible by the number of query groups (\(groups) = \(ranks) ranks / \(itemShards) item shards)")
         try need(queryChunk >= 0, "query_chunk must be ≥ 0 (0 = automatic; got \(queryChunk))")
         if itemShards > 1 {
-            try need(data == .synthetic, "item_shards > 1 is implemented for data synthetic only (LETOR and OBD universes are small: use item_shards 1)")
+            try need(data == .synthetic, "item_shards > 1 is implemented for data synthetic only (LETOR, OBD and the paper world are small: use item_shards 1)")
+            try need(!estimator.samplesWithReplacement,
+                     "estimator \(estimator.rawValue) (candidates sampled with replacement) is not implemented with item_shards > 1; use item_shards 1 or estimator vpg|capg|topk|distill")
             try need(items >= itemShards, "items (\(items)) must be ≥ item_shards (\(itemShards))")
             try need(estimator != .capg || inclusion == .threshold,
                      "inclusion \(inclusion.rawValue) needs all N scores of a query on one rank; with item_shards > 1 use --inclusion threshold")
@@ -226,8 +244,8 @@ extension TrainingConfig {
         try need(checkEvery >= 0, "check_every must be ≥ 0 (got \(checkEvery))")
         try need(checkpointEvery >= 0, "checkpoint_every must be ≥ 0 (0 = only at the end and on a stop signal; got \(checkpointEvery))")
         try need(keepCheckpoints >= 1, "keep_checkpoints must be ≥ 1 (got \(keepCheckpoints))")
-        if estimator == .capg && inclusion == .exact && items > 20_000 {
-            throw ConfigError.invalid("inclusion exact costs O(N·K) memory and time per sample; with items=\(items) use --inclusion threshold")
+        if estimator == .capg && (inclusion == .exact || inclusion == .hybrid) && items > 20_000 {
+            throw ConfigError.invalid("inclusion \(inclusion.rawValue) costs O(N·K) memory and time per sample (hybrid: per sample whose chosen item is far above the threshold); with items=\(items) use --inclusion threshold")
         }
     }
 

@@ -16,11 +16,17 @@ extension TrainingConfig {
         "scorer_command", "scorer_socket", "scorer_timeout",
     ]
 
+    /// Keys that only the paper world reads: left out of the JSON (and so of the trajectory
+    /// hash) of any other data kind, so checkpoints written before these keys existed keep
+    /// their hash and still load.
+    static let paperOnlyKeys: Set<String> = ["users", "lsr_optimality"]
+
     /// The config as a JSON object with snake_case keys.
     public var jsonObject: [String: Any] {
         // Encoding a struct of numbers, strings and enums cannot fail.
         let data = try! JSONEncoder().encode(self)
-        return try! JSONSerialization.jsonObject(with: data) as! [String: Any]
+        let object = try! JSONSerialization.jsonObject(with: data) as! [String: Any]
+        return self.data == .paper ? object : object.filter { !Self.paperOnlyKeys.contains($0.key) }
     }
 
     /// The config as canonical JSON text (sorted keys), as stored in checkpoints.

@@ -32,6 +32,11 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     /// features and user × item interactions; contexts then matter, but it does not beat the
     /// constant rate on the 38-click sample).
     public var obdClickModel = "item"
+    /// Discrete users of the paper's world (`data = paper`); query id q is user `q mod users`.
+    public var users = 1000
+    /// The paper world's LSR (`data = paper`): `optimal` (ℓ = q), `noisy` (ℓ = q + lsr_noise·ε),
+    /// `uniform` (constant ℓ, the LSR picks uniformly from S) or `anti` (ℓ = −q). See `PaperWorld`.
+    public var lsrOptimality = LSROptimality.optimal
     // Environment
     public var items = 10_000
     public var contextDim = 16
@@ -112,6 +117,7 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
         case data, trainFile = "train_file", testFile = "test_file", features, hidden, obdDir = "obd_dir"
         case maxLabel = "max_label", gain
         case obdTrainFraction = "obd_train_fraction", obdClickModel = "obd_click_model"
+        case users, lsrOptimality = "lsr_optimality"
         case items, contextDim = "context_dim", rewardScale = "reward_scale", biasMean = "bias_mean"
         case biasStd = "bias_std", lsrNoise = "lsr_noise", lsrTemperature = "lsr_temperature"
         case reward, lsrAlignment = "lsr_alignment", lsrMode = "lsr_mode", lsrLr = "lsr_lr"
@@ -142,6 +148,27 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
         return c
     }
 
+    /// The paper world's parameters (`data = paper`): `users`, `items`, embedding dimension
+    /// `context_dim`, reward scale `reward_scale`, `lsr_optimality`, `lsr_noise`, `env_seed`.
+    public var paperWorld: PaperWorldConfig {
+        PaperWorldConfig(users: users, items: items, dim: contextDim, rewardScale: rewardScale,
+                         optimality: lsrOptimality, lsrNoise: lsrNoise, seed: envSeed)
+    }
+
+    /// The LSR temperature the run uses: `lsr_temperature`, except that the paper world's
+    /// `uniform` LSR (constant scores) is a softmax at temperature 1, i.e. a uniform pick
+    /// from S (the argmax would break the ties toward the ESR's first draw).
+    public var lateStageTemperature: Double {
+        data == .paper && lsrOptimality == .uniform ? 1 : lsrTemperature
+    }
+
+    /// The values `data = paper` puts in place of the global defaults of `items`,
+    /// `context_dim`, `reward_scale` and `dim` (the paper's 1000 items, embeddings of
+    /// dimension 10, reward scale 10); a key already set to another value keeps it.
+    static let paperDefaults: [(key: String, global: Double, paper: Double)] = [
+        ("items", 10_000, 1000), ("context_dim", 16, 10), ("reward_scale", 1.5, 10), ("dim", 32, 10),
+    ]
+
     public var shape: TwoTowerShape { TwoTowerShape(items: items, embeddingDim: dim, contextDim: contextDim) }
 
     /// Every trained parameter tensor in checkpoint order: the ESR's (`esrParameterTensors`),
@@ -162,14 +189,14 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
         switch data {
         case .synthetic: return contextDim + 2
         case .letor: return features + 1
-        case .obd: return 0
+        case .obd, .paper: return 0
         }
     }
 
     /// The parameter tensors of the ESR this configuration trains, in flat-buffer order.
     public var esrParameterTensors: [ParameterTensor] {
         switch data {
-        case .synthetic, .obd:
+        case .synthetic, .obd, .paper:
             return shape.tensors.map { ParameterTensor(name: $0.name, offset: $0.offset, shape: $0.shape) }
         case .letor where hidden == 0:
             return [ParameterTensor(name: "w", offset: 0, shape: [features]),
@@ -192,7 +219,7 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     public var dataTensorShapes: [(name: String, shape: [Int])] {
         switch data {
         case .letor: return [("feature_mean", [features]), ("feature_inv_std", [features])]
-        case .synthetic, .obd: return []
+        case .synthetic, .obd, .paper: return []
         }
     }
 
@@ -203,6 +230,8 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
         switch data {
         case .synthetic:
             return "synthetic: two-tower ESR, N=\(items) items, d=\(dim), context_dim=\(contextDim)" + lsr
+        case .paper:
+            return "paper world: two-tower ESR over \(users) users' embeddings, N=\(items) items, d=\(dim), embedding dim \(contextDim), LSR \(lsrOptimality.rawValue)"
         case .obd:
             return "obd (\(obdDir)): two-tower ESR, N=\(items) items, d=\(dim), context_dim=\(contextDim) (user features), click model \(obdClickModel)"
         case .letor where hidden == 0:
@@ -242,5 +271,12 @@ public enum ConfigError: Error, CustomStringConvertible, Equatable {
 
 /// The source of training queries.
 public enum DataKind: String, CaseIterable, Sendable, Codable {
-    case synthetic, letor, obd
+    /// The embedded synthetic environment (`SyntheticEnvironment`).
+    case synthetic
+    /// LETOR/SVMlight files.
+    case letor
+    /// The Open Bandit Dataset with a fitted click model.
+    case obd
+    /// The paper's simulated world: discrete users and items with embeddings (`PaperWorld`).
+    case paper
 }

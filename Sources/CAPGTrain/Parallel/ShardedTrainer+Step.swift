@@ -187,6 +187,9 @@ extension ShardedTrainer {
             }
         case .capg:
             try estimateThreshold(c, d, perSample: perSample, into: &g)
+        case .vpgSwr, .top1:
+            // `TrainingConfig.validate` refuses these with item_shards > 1; reaching here is a bug.
+            throw ConfigError.invalid("estimator \(estimator.kind.rawValue) is not implemented with item_shards > 1; use item_shards 1")
         }
         var out = [Float](repeating: 0, count: c.count * ns)
         for qi in 0..<c.count where !g[qi].isEmpty {

@@ -73,7 +73,7 @@ public final class ShardedTrainer: TrainingEngine {
         environment = SyntheticEnvironment(config: config.synthetic, storedItems: shard.range)
         fullShape = config.shape
         esr = TwoTowerESR(shape: TwoTowerShape(items: shard.count, embeddingDim: config.dim, contextDim: config.contextDim))
-        let lsr = LateStageRanker(temperature: config.lsrTemperature)
+        let lsr = LateStageRanker(temperature: config.lateStageTemperature)
         let sampler = RolloutSampler(k: config.k, lsr: lsr, reward: config.reward)
         estimator = try PolicyGradientEstimator(kind: config.estimator, inclusion: config.inclusion,
                                                 baseline: config.baseline, samples: config.samples, sampler: sampler)

@@ -72,3 +72,9 @@ extension TrainingTask {
     public func ndcg(scores: [Double], query: any RankingQuery, k: Int) -> Double? { nil }
 }
 
+
+/// The task of an embedded generator, which needs no data files: the paper world for
+/// `data = paper`, else the synthetic environment (file-backed tasks come from `TaskLoader`).
+public func embeddedTask(config: TrainingConfig) -> any TrainingTask {
+    config.data == .paper ? PaperTask(config: config) : SyntheticTask(config: config)
+}

@@ -87,7 +87,7 @@ public final class Trainer {
 
     /// A trainer on the synthetic environment (the default task).
     public convenience init(config: TrainingConfig, communicator: any Communicator) throws {
-        try self.init(config: config, task: SyntheticTask(config: config), communicator: communicator)
+        try self.init(config: config, task: embeddedTask(config: config), communicator: communicator)
     }
 
     public init(config: TrainingConfig, task: any TrainingTask, communicator: any Communicator) throws {
@@ -96,7 +96,7 @@ public final class Trainer {
         self.communicator = communicator
         self.task = task
         injectedFault = InjectedFault(config)
-        let lsr = LateStageRanker(temperature: config.lsrTemperature)
+        let lsr = LateStageRanker(temperature: config.lateStageTemperature)
         let sampler = RolloutSampler(k: config.k, lsr: lsr, reward: config.reward)
         estimator = try PolicyGradientEstimator(kind: config.estimator, inclusion: config.inclusion,
                                                 baseline: config.baseline, samples: config.samples, sampler: sampler)

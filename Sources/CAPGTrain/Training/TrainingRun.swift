@@ -107,7 +107,7 @@ public struct TrainingRun {
         defer { rewardSource?.close() }
         let trainer: any TrainingEngine = config.itemShards > 1
             ? try ShardedTrainer(config: config, world: communicator)
-            : try Trainer(config: config, task: task ?? SyntheticTask(config: config), communicator: communicator)
+            : try Trainer(config: config, task: task ?? embeddedTask(config: config), communicator: communicator)
         if rewardSource != nil { trainer.rewardSource = rewardSource }
         if stopOnSignal { trainer.localStopRequest = { StopSignal.received != nil } }
         var progress = RunProgress()

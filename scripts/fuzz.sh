@@ -40,7 +40,7 @@ link_target() {
   local name=$1 objs=("$B"/CAPGCore.build/*.swift.o "$B"/CVectorMath.build/*.c.o)
   case $name in
     letor|obd) objs+=("$B"/CAPGData.build/*.swift.o) ;;
-    *) objs+=("$B"/CAPGTrain.build/*.swift.o "$B"/CAPGCheckpoint.build/*.swift.o "$B"/CCheckpointProto.build/*.c.o
+    *) objs+=("$B"/CAPGParallel.build/*.swift.o "$B"/CAPGTrain.build/*.swift.o "$B"/CAPGCheckpoint.build/*.swift.o "$B"/CCheckpointProto.build/*.c.o
               "$B"/CScorerProto.build/*.c.o "$B"/CStopSignal.build/*.c.o) ;;
   esac
   local maps=()

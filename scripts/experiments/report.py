@@ -237,13 +237,18 @@ def write(out, full):
         parts += l
         heads.append(h)
     lines = ["# capg results: do CA-PG's claims hold?", ""]
+    runs = meta.get("runs", {})
+    def provenance(name, seconds):
+        r = runs.get(name)
+        if not r:
+            return f"{name} {seconds} s"
+        return f"{name} {seconds} s (commit `{str(r.get('capg_commit', '?'))[:7]}`, {r.get('date', '?')})"
     lines.append(f"Produced by `{meta.get('entry', 'python3 scripts/experiments/run.py')}` "
                  f"({meta.get('mode', '?')} mode) on a {meta.get('host_cores', '?')}-core machine, every process under "
-                 f"`nice -n {meta.get('nice', 10)}`, training under `mpirun -np {meta.get('np', 2)}`; capg binary: a "
-                 f"release build of commit `{str(meta.get('capg_commit', meta.get('git_head', '?')))[:12]}` (sha256 of the binary "
-                 f"`{str(meta.get('capg_sha256', '?'))[:16]}…`), {meta.get('date', '')}. Wall time per experiment "
-                 "(seconds): "
-                 + ", ".join(f"{k} {v}" for k, v in secs.items()) + f"; total {fmt(sum(secs.values()), 4)} s.")
+                 f"`nice -n {meta.get('nice', 10)}`, training under `mpirun -np {meta.get('np', 2)}`, each experiment by "
+                 "a release build of the commit named with it (experiments can be re-run one at a time with "
+                 "`--only`, so the pages may come from different binaries). Wall time per experiment: "
+                 + ", ".join(provenance(k, v) for k, v in secs.items()) + f"; total {fmt(sum(secs.values()), 4)} s.")
     lines.append("")
     lines.append("Each experiment's page has the full tables and the exact commands. Numbers come from the small "
                  "default mode unless the line above says `full`: few contexts, draws and seeds, so differences within "

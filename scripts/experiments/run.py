@@ -117,6 +117,10 @@ def main():
         else:
             results[name] = mod.run(runner, a.full, out, entry)
         meta["seconds"][name] = round(time.time() - t, 1)
+        # Provenance per experiment: an invocation with --only leaves the other pages as they
+        # were, so the header must not claim the whole set came from this binary.
+        meta.setdefault("runs", {})[name] = {"capg_commit": meta["capg_commit"], "capg_sha256": meta["capg_sha256"],
+                                             "date": meta["date"], "seconds": meta["seconds"][name]}
         print(f"== {name} done in {time.time() - t:.0f}s", flush=True)
         meta_path.write_text(json.dumps(meta, indent=2) + "\n")
     meta["seconds_this_invocation"] = round(time.time() - t_all, 1)

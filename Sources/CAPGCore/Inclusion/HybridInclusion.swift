@@ -64,9 +64,7 @@ public struct HybridInclusion: InclusionModel {
     public func accumulateLogProbabilityGradient(
         of item: Int, scores: [Double], k: Int, scale: Double, into gradient: inout [Double]
     ) -> Double {
-        precondition(k >= 1, "k must be at least 1 (got \(k))")
-        precondition(item >= 0 && item < scores.count, "item \(item) out of range 0..<\(scores.count)")
-        precondition(gradient.count == scores.count, "gradient has \(gradient.count) entries, scores \(scores.count)")
+        checkGradientArguments(item: item, scores: scores, k: k, gradient: gradient)
         if k >= scores.count { return 0 }
         let solution = ThresholdInclusion.solve(scores: scores, k: k)
         if isHot(solution.logX[item]) {

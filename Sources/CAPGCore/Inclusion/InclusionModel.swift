@@ -43,3 +43,14 @@ public protocol InclusionModel: Sendable {
         of item: Int, scores: [Double], k: Int, scale: Double, into gradient: inout [Double]
     ) -> Double
 }
+
+extension InclusionModel {
+    /// The argument contract of `accumulateLogProbabilityGradient`, shared by every model:
+    /// k ≥ 1, `item` indexes `scores`, and `gradient` has one entry per score.
+    @inlinable
+    public func checkGradientArguments(item: Int, scores: [Double], k: Int, gradient: [Double]) {
+        precondition(k >= 1, "k must be at least 1 (got \(k))")
+        precondition(item >= 0 && item < scores.count, "item \(item) out of range 0..<\(scores.count)")
+        precondition(gradient.count == scores.count, "gradient has \(gradient.count) entries, scores \(scores.count)")
+    }
+}

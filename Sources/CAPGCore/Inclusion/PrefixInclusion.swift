@@ -114,9 +114,7 @@ public struct PrefixInclusion: InclusionModel {
     public func accumulateLogProbabilityGradient(
         of item: Int, scores: [Double], k: Int, scale: Double, into gradient: inout [Double]
     ) -> Double {
-        precondition(k >= 1, "k must be at least 1 (got \(k))")
-        precondition(item >= 0 && item < scores.count, "item \(item) out of range 0..<\(scores.count)")
-        precondition(gradient.count == scores.count, "gradient has \(gradient.count) entries, scores \(scores.count)")
+        checkGradientArguments(item: item, scores: scores, k: k, gradient: gradient)
         let n = scores.count
         if k >= n { return 0 }
         let order = Self.topIndices(scores, count: k)

@@ -109,3 +109,25 @@ final class TrainTests: XCTestCase {
         XCTAssertEqual(chunked.finalizeHex(), SHA256.hex(long))
     }
 }
+
+/// The context two-tower tasks (synthetic, paper world) reuse the previous step's score array
+/// when called through `TrainingTask` (the shared `ContextTwoTowerTask` forward, not the
+/// allocating default), and their queries carry the contexts the ESR scored.
+final class ContextTwoTowerTaskTests: XCTestCase {
+    func testForwardThroughTheProtocolRecyclesTheScoreArray() {
+        var c = TrainingConfig(); c.items = 50; c.dim = 4; c.batchSize = 3
+        for task in [SyntheticTask(config: c) as any TrainingTask, PaperTask(config: { var p = c; p.data = .paper; return p }())] {
+            let params = task.initialParameters()
+            let expected = task.forward(parameters: params, ids: [0, 1, 2], evaluation: false).scores
+            var first: [Float] = []
+            // The only reference to the array, so reusing it needs no copy-on-write.
+            var recycled = task.forward(parameters: params, ids: [0, 1, 2], evaluation: false, recycling: &first).scores
+            let address = recycled.withUnsafeBufferPointer { $0.baseAddress }
+            let b = task.forward(parameters: params, ids: [0, 1, 2], evaluation: false, recycling: &recycled)
+            XCTAssertTrue(recycled.isEmpty, "\(type(of: task)): the recycled buffer is taken")
+            XCTAssertEqual(b.scores.withUnsafeBufferPointer { $0.baseAddress }, address, "\(type(of: task)): storage reused")
+            XCTAssertEqual(b.scores, expected)
+            XCTAssertEqual(task.queries(ids: [0, 1, 2], evaluation: false).count, 3)
+        }
+    }
+}

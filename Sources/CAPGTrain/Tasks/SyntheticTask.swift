@@ -1,11 +1,8 @@
 import CAPGCore
 
-/// The embedded synthetic environment with the two-tower ESR (DESIGN §1, §5).
-///
-/// Batching: the global batch of step t is query ids `(t·B + j) mod Q`, j < B, and rank r
-/// owns the contiguous slice `j ∈ [r·B/P, (r+1)·B/P)` (B divisible by P); contexts are
-/// generated from the id, so a rank materializes only its own queries.
-public final class SyntheticTask: TrainingTask {
+/// The embedded synthetic environment with the two-tower ESR (DESIGN §1, §5); batching,
+/// evaluation ids and the passes are `ContextTwoTowerTask`'s.
+public final class SyntheticTask: ContextTwoTowerTask {
     public let config: TrainingConfig
     public let environment: SyntheticEnvironment
     public let esr: TwoTowerESR
@@ -16,36 +13,9 @@ public final class SyntheticTask: TrainingTask {
         esr = TwoTowerESR(shape: config.shape)
     }
 
-    public var tensors: [ParameterTensor] { config.esrParameterTensors }
-
-    public func initialParameters() -> [Float] { esr.initialParameters(seed: config.seed, initScale: config.initScale) }
-
-    public func localBatch(step: Int, rank: Int, size: Int) -> [Int] {
-        let b = config.batchSize, per = b / size
-        return (rank * per..<(rank + 1) * per).map { (step * b + $0) % config.queries }
-    }
-
-    public func evaluationIDs(rank: Int, size: Int) -> [Int] {
-        Array(stride(from: rank, to: config.evalQueries, by: size))
-    }
-
-    public func queries(ids: [Int], evaluation: Bool) -> [any RankingQuery] {
-        ids.map { environment.query(id: $0, evaluation: evaluation) }
-    }
-
-    public func forward(parameters: [Float], ids: [Int], evaluation: Bool) -> ScoredBatch {
-        var fresh: [Float] = []
-        return forward(parameters: parameters, ids: ids, evaluation: evaluation, recycling: &fresh)
-    }
-
-    public func forward(parameters: [Float], ids: [Int], evaluation: Bool, recycling: inout [Float]) -> ScoredBatch {
-        let queries = ids.map { environment.query(id: $0, evaluation: evaluation) }
-        return TwoTowerForward.run(esr: esr, parameters: parameters, ids: ids, queries: queries,
-                                   contexts: queries.map(\.context), recycling: &recycling)
-    }
-
-    public func backward(parameters: [Float], batch: ScoredBatch, scoreGradient: [Float], into gradient: inout [Float]) {
-        TwoTowerForward.backward(esr: esr, parameters: parameters, batch: batch, scoreGradient: scoreGradient, into: &gradient)
+    public func contextQuery(id: Int, evaluation: Bool) -> (query: any RankingQuery, context: [Double]) {
+        let q = environment.query(id: id, evaluation: evaluation)
+        return (q, q.context)
     }
 }
 

@@ -1,4 +1,5 @@
 import Foundation
+import CAPGTrain
 
 /// The POSIX calls behind crash-safe checkpoint files, each failure turned into a
 /// `CheckpointError` that names the path and the system's reason.
@@ -13,15 +14,8 @@ enum POSIXFile {
 
     /// Writes every byte (retrying short writes and EINTR).
     static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, path: String) throws {
-        var done = 0
-        while done < bytes.count {
-            let n = write(fd, bytes.baseAddress! + done, bytes.count - done)
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw CheckpointError.writeFailed(path: path, reason: reason())
-            }
-            done += n
-        }
+        let code = OutputFile.writeAll(fd, bytes)
+        if code != 0 { throw CheckpointError.writeFailed(path: path, reason: String(cString: strerror(code))) }
     }
 
     static func sync(_ fd: Int32, path: String) throws {

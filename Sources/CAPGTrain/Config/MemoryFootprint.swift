@@ -48,9 +48,10 @@ public struct MemoryFootprint: CustomStringConvertible {
         do {
             let shards = max(1, c.itemShards), groups = max(1, ranks / shards)
             let local = (c.batchSize + groups - 1) / groups
-            let nsForChunk = (c.items + shards - 1) / shards
-            let chunk = shards > 1 ? min(local, c.queryChunk > 0 ? c.queryChunk : max(1, (256 << 20) / max(1, 24 * nsForChunk)))
-                                   : local
+            // The item-sharded trainer's own chunk rule, so the estimate is what it will allocate.
+            let chunk = shards > 1
+                ? min(local, ShardedTrainer.queryChunk(config: c, shardItems: (c.items + shards - 1) / shards, localQueries: local))
+                : local
             let optimizerCopies = c.optimizer == .adam ? 2 : c.optimizer == .adagrad ? 1 : 0
             switch c.data {
             case .synthetic, .obd, .paper:

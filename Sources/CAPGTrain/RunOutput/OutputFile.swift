@@ -10,18 +10,24 @@ public enum OutputFile {
     }
 
     /// Writes every byte at the file's current offset, retrying short writes and EINTR.
-    static func writeAll(_ fd: Int32, _ data: Data, path: String) throws {
-        try data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
-            var done = 0
-            while done < raw.count {
-                let n = Foundation.write(fd, raw.baseAddress! + done, raw.count - done)
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    throw failure("write", path)
-                }
-                done += n
+    /// Returns 0, or the errno of the failed `write` (callers turn it into their own error;
+    /// the checkpoint writer shares this loop).
+    public static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) -> Int32 {
+        var done = 0
+        while done < bytes.count {
+            let n = Foundation.write(fd, bytes.baseAddress! + done, bytes.count - done)
+            if n < 0 {
+                if errno == EINTR { continue }
+                return errno
             }
+            done += n
         }
+        return 0
+    }
+
+    static func writeAll(_ fd: Int32, _ data: Data, path: String) throws {
+        let code = data.withUnsafeBytes { writeAll(fd, $0) }
+        if code != 0 { errno = code; throw failure("write", path) }
     }
 
     /// Writes `data` as `path` atomically: temp file in the same directory, fsync, rename.

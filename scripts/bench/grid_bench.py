@@ -15,6 +15,9 @@ Peak RSS is the largest rank's (getrusage), including the MPI/BLAS runtime (~40�
 """
 import argparse, json, os, shutil, subprocess, sys, tempfile, time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from grid_scaling import comm_bytes_model  # noqa: E402  (one model for the bench and the projection)
+
 def run(capg, np, args, env):
     d = tempfile.mkdtemp(prefix="capg-grid-")
     cmd = (["mpirun", "-np", str(np), "--oversubscribe"] if np > 1 else []) + [capg, "train"] + args + ["--run-dir", d, "--quiet"]
@@ -31,12 +34,6 @@ def run(capg, np, args, env):
     s["ms_per_step_min"] = 1000 * min(steps[1:] or steps)
     s["run_wall_s"] = wall
     return s, None
-
-def model(mode, n, d, dx, b, k, m, q, s, rounds):
-    if mode == "dp":
-        return 4 * (d * dx + n * (d + 1)) + 8 * 3
-    bq = b // q
-    return 8 * bq * m * 3 * k + 8 * 2 * bq + 8 * 5 * bq * rounds + 4 * d * dx + (4 * (n // s) * (d + 1) if q > 1 else 0) + 8 * 4
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -65,9 +62,8 @@ def main():
             print(f"{label:<24} failed: {err}")
             continue
         results[name] = r
-        mode = "dp" if s == 1 else "grid"
-        lo = model(mode, a.items, a.dim, 16, a.batch_size, a.k, 1, q, s, 4)
-        hi = model(mode, a.items, a.dim, 16, a.batch_size, a.k, 1, q, s, 7)
+        lo = comm_bytes_model(a.items, a.dim, a.batch_size, a.k, np_, s, rounds=4)
+        hi = comm_bytes_model(a.items, a.dim, a.batch_size, a.k, np_, s, rounds=7)
         meas = r["comm_bytes_per_step"]
         pred = f"{lo:.3g}" if lo == hi else f"{lo:.3g}–{hi:.3g}"
         ratio = "" if np_ == 1 else f"{meas / lo:.2f}" if lo == hi else f"{meas / hi:.2f}–{meas / lo:.2f}"

@@ -183,12 +183,12 @@ public struct TrainingRun {
             // Every rank takes part (the sharded engine streams its shards to rank 0's writer).
             if due {
                 communicator.activity = "writing the checkpoint of step \(trainer.step)"
-            }
-            if due, let report = try trainer.writeCheckpoint(checkpointSink, snapshot: { snapshot($0) }) {
-                written += 1; writeBytes += report.bytes; writeSeconds += report.seconds
-                if !quiet {
-                    print(String(format: "checkpoint: step %d → %@ (%.1f MB in %.3f s, %.0f MB/s)", trainer.step, report.path,
-                                 Double(report.bytes) / 1e6, report.seconds, report.megabytesPerSecond))
+                if let report = try trainer.writeCheckpoint(checkpointSink, snapshot: { snapshot($0) }) {
+                    written += 1; writeBytes += report.bytes; writeSeconds += report.seconds
+                    if !quiet {
+                        print(String(format: "checkpoint: step %d → %@ (%.1f MB in %.3f s, %.0f MB/s)", trainer.step, report.path,
+                                     Double(report.bytes) / 1e6, report.seconds, report.megabytesPerSecond))
+                    }
                 }
             }
             lastIO = Date().timeIntervalSince(ioStart)

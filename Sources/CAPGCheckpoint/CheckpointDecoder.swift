@@ -16,24 +16,80 @@ public enum CheckpointDecoder {
     }
 
     public static func decode(_ bytes: UnsafeRawBufferPointer) throws -> DecodedCheckpoint {
+        // Chunks are copied straight into their final arrays: the parameter tensors into the
+        // flat parameter buffer at their offsets, optimizer buffers and data tensors into
+        // arrays of their own. Float has no invalid bit patterns and every byte is
+        // overwritten before the arrays are returned (`walk` checks each tensor is tiled
+        // exactly), so they start uninitialized.
+        func uninitialized(_ n: Int) -> [Float] { [Float](unsafeUninitializedCapacity: n) { _, c in c = n } }
+        var parameters: [Float] = []
+        var buffers: [[Float]] = []
+        let walked = try walk(bytes, header: { meta in
+            parameters = uninitialized(meta.config.parameterCount)
+            buffers = meta.tensorPlan.map { $0.parameterOffset == nil ? uninitialized($0.bytes / 4) : [] }
+        }, chunk: { meta, ti, offset, data in
+            func copy(_ dst: UnsafeMutableRawBufferPointer, at byteOffset: Int) {
+                (dst.baseAddress! + byteOffset).copyMemory(from: data.baseAddress!, byteCount: data.count)
+            }
+            if let p = meta.tensorPlan[ti].parameterOffset {
+                parameters.withUnsafeMutableBytes { copy($0, at: p * 4 + offset) }
+            } else {
+                buffers[ti].withUnsafeMutableBytes { copy($0, at: offset) }
+            }
+        })
+        let meta = walked.meta
+        // The manifest matched the config's expected tensors, so the parameter tensors tile
+        // the flat buffer exactly.
+        let optimizerBuffers = meta.tensors.indices.compactMap { i in
+            meta.tensorPlan[i].parameterOffset == nil && !meta.tensorPlan[i].isData
+                ? TrainerState.Buffer(name: meta.tensors[i].name, values: buffers[i]) : nil
+        }
+        let dataTensors = meta.tensors.indices.compactMap { i in
+            meta.tensorPlan[i].isData ? TrainerState.Buffer(name: String(meta.tensors[i].name.dropFirst(5)), values: buffers[i]) : nil
+        }
+        let snapshot = TrainingSnapshot(config: meta.config, ranks: meta.ranks, state: meta.state(parameters: parameters, optimizerBuffers: optimizerBuffers),
+                                        progress: meta.progress, dataTensors: dataTensors)
+        try FiniteTensorCheck.check(snapshot)
+        return walked.decoded(snapshot: snapshot, fileBytes: bytes.count)
+    }
+
+    /// What `walk` saw besides the tensor data.
+    struct Walked {
+        var meta: HeaderFields
+        var frames: Int
+        var payloadCRC: UInt32
+
+        func decoded(snapshot: TrainingSnapshot, fileBytes: Int) -> DecodedCheckpoint {
+            DecodedCheckpoint(
+                snapshot: snapshot,
+                schemaVersion: meta.schemaVersion, writerVersion: meta.writerVersion, createdUnixMs: meta.createdUnixMs,
+                configHash: meta.configHash, tensors: meta.tensors, chunkBytes: meta.chunkBytes, frames: frames,
+                fileBytes: fileBytes, payloadCRC32C: payloadCRC)
+        }
+    }
+
+    /// Checks a whole checkpoint frame by frame and hands each chunk's data to `chunk` as
+    /// soon as that chunk has passed its checks: `header` gets the checked header first, then
+    /// `chunk(meta, tensor index, byte offset in the tensor, data)` runs for every chunk in
+    /// file order (data is non-empty, a multiple of 4 bytes, and valid only during the
+    /// call). Everything `decode` checks but the finiteness of the values is checked here;
+    /// the payload checksum and the trailer only at the end, so a caller that acts on
+    /// chunks before `walk` returns must be ready to undo them (the item-sharded resume
+    /// walks a file once to verify it and a second time to distribute it). O(bytes); memory
+    /// O(one frame).
+    static func walk(_ bytes: UnsafeRawBufferPointer, header: (HeaderFields) throws -> Void,
+                     chunk: (HeaderFields, Int, Int, UnsafeRawBufferPointer) throws -> Void) throws -> Walked {
         var reader = FrameReader(bytes: bytes)
         try reader.checkMagic()
 
-        // Header.
-        let header = try reader.next()
-        defer { capg__v1__frame__free_unpacked(header.frame, nil) }
-        guard header.frame.pointee.body_case == CAPG__V1__FRAME__BODY_HEADER, let h = header.frame.pointee.header else {
+        let first = try reader.next()
+        defer { capg__v1__frame__free_unpacked(first.frame, nil) }
+        guard first.frame.pointee.body_case == CAPG__V1__FRAME__BODY_HEADER, let h = first.frame.pointee.header else {
             throw CheckpointError.malformed("the first frame is not the header")
         }
         let meta = try HeaderFields(h, fileBytes: bytes.count)
+        try header(meta)
 
-        // Chunks, copied straight into their final arrays: the parameter tensors into the
-        // flat parameter buffer at their offsets, optimizer buffers and data tensors into
-        // arrays of their own. Float has no invalid bit patterns and every byte is overwritten before the
-        // arrays are returned (checked per tensor below), so they start uninitialized.
-        func uninitialized(_ n: Int) -> [Float] { [Float](unsafeUninitializedCapacity: n) { _, c in c = n } }
-        var parameters = uninitialized(meta.config.parameterCount)
-        var buffers = meta.tensorPlan.map { $0.parameterOffset == nil ? uninitialized($0.bytes / 4) : [] }
         for (ti, t) in meta.tensors.enumerated() {
             var offset = 0
             for ci in 0..<t.chunks {
@@ -42,30 +98,23 @@ public enum CheckpointDecoder {
                 guard f.frame.pointee.body_case == CAPG__V1__FRAME__BODY_CHUNK, let c = f.frame.pointee.chunk else {
                     throw CheckpointError.malformed("frame \(f.index) (byte \(f.offset)) should be chunk \(ci) of tensor \(t.name)")
                 }
-                let chunk = c.pointee
-                guard chunk.tensor_index == UInt32(ti), chunk.chunk_index == UInt32(ci) else {
-                    throw CheckpointError.malformed("chunks out of order: frame \(f.index) holds chunk \(chunk.chunk_index) of tensor \(chunk.tensor_index), expected chunk \(ci) of tensor \(ti) (\(t.name))")
+                let chunkFrame = c.pointee
+                guard chunkFrame.tensor_index == UInt32(ti), chunkFrame.chunk_index == UInt32(ci) else {
+                    throw CheckpointError.malformed("chunks out of order: frame \(f.index) holds chunk \(chunkFrame.chunk_index) of tensor \(chunkFrame.tensor_index), expected chunk \(ci) of tensor \(ti) (\(t.name))")
                 }
-                let len = chunk.data.len
-                guard chunk.offset == UInt64(offset), len % 4 == 0, len <= meta.chunkBytes, offset + len <= t.bytes,
-                      len > 0 || t.bytes == 0, len == 0 || chunk.data.data != nil else {
-                    throw CheckpointError.malformed("chunk \(ci) of tensor \(t.name): offset \(chunk.offset), \(len) bytes do not fit a tensor of \(t.bytes) bytes in chunks of \(meta.chunkBytes)")
+                let len = chunkFrame.data.len
+                // Every chunk but a tensor's last is full (as the writer cuts them), so any
+                // reader can tell a chunk's place from the chunk size alone.
+                guard chunkFrame.offset == UInt64(offset), len % 4 == 0, len == min(meta.chunkBytes, t.bytes - offset),
+                      len == 0 || chunkFrame.data.data != nil else {
+                    throw CheckpointError.malformed("chunk \(ci) of tensor \(t.name): offset \(chunkFrame.offset), \(len) bytes do not tile a tensor of \(t.bytes) bytes in chunks of \(meta.chunkBytes)")
                 }
-                let data = UnsafeRawBufferPointer(start: chunk.data.data, count: len)
+                let data = UnsafeRawBufferPointer(start: chunkFrame.data.data, count: len)
                 let crc = CRC32C.checksum(data)
-                guard crc == chunk.crc32c else {
-                    throw CheckpointError.checksumMismatch(what: "chunk \(ci) of tensor \(t.name)", stored: chunk.crc32c, computed: crc)
+                guard crc == chunkFrame.crc32c else {
+                    throw CheckpointError.checksumMismatch(what: "chunk \(ci) of tensor \(t.name)", stored: chunkFrame.crc32c, computed: crc)
                 }
-                if len > 0 {
-                    func copy(_ dst: UnsafeMutableRawBufferPointer, at byteOffset: Int) {
-                        (dst.baseAddress! + byteOffset).copyMemory(from: data.baseAddress!, byteCount: len)
-                    }
-                    if let p = meta.tensorPlan[ti].parameterOffset {
-                        parameters.withUnsafeMutableBytes { copy($0, at: p * 4 + offset) }
-                    } else {
-                        buffers[ti].withUnsafeMutableBytes { copy($0, at: offset) }
-                    }
-                }
+                if len > 0 { try chunk(meta, ti, offset, data) }
                 offset += len
             }
             guard offset == t.bytes else {
@@ -93,27 +142,29 @@ public enum CheckpointDecoder {
             throw CheckpointError.checksumMismatch(what: "the payload", stored: tr.pointee.payload_crc32c, computed: payloadCRC)
         }
         if !reader.atEnd { throw CheckpointError.trailingData(bytes: bytes.count - reader.offset) }
+        return Walked(meta: meta, frames: framesBefore, payloadCRC: payloadCRC)
+    }
 
-        // Assemble. The manifest matched the config's expected tensors, so the parameter
-        // tensors tile the flat buffer exactly.
-        let optimizerBuffers = meta.tensors.indices.compactMap { i in
-            meta.tensorPlan[i].parameterOffset == nil && !meta.tensorPlan[i].isData
-                ? TrainerState.Buffer(name: meta.tensors[i].name, values: buffers[i]) : nil
+    /// The checked header of a checkpoint whose first bytes (magic and header frame, as
+    /// `headerPrefixLength` measures them) are `prefix` and whose whole file is `fileBytes`
+    /// long: how the ranks of an item-sharded resume learn the state's scalars without the
+    /// tensors. O(header).
+    static func header(prefix: UnsafeRawBufferPointer, fileBytes: Int) throws -> HeaderFields {
+        var reader = FrameReader(bytes: prefix)
+        try reader.checkMagic()
+        let first = try reader.next()
+        defer { capg__v1__frame__free_unpacked(first.frame, nil) }
+        guard first.frame.pointee.body_case == CAPG__V1__FRAME__BODY_HEADER, let h = first.frame.pointee.header else {
+            throw CheckpointError.malformed("the first frame is not the header")
         }
-        let dataTensors = meta.tensors.indices.compactMap { i in
-            meta.tensorPlan[i].isData ? TrainerState.Buffer(name: String(meta.tensors[i].name.dropFirst(5)), values: buffers[i]) : nil
-        }
-        let state = TrainerState(step: meta.step, parameters: parameters, optimizerKind: meta.config.optimizer,
-                                 optimizerUpdates: meta.optimizerUpdates, optimizerBuffers: optimizerBuffers,
-                                 runningBaseline: meta.runningBaseline, replicasChecked: meta.replicaChecks)
-        let snapshot = TrainingSnapshot(config: meta.config, ranks: meta.ranks, state: state, progress: meta.progress,
-                                        dataTensors: dataTensors)
-        try FiniteTensorCheck.check(snapshot)
-        return DecodedCheckpoint(
-            snapshot: snapshot,
-            schemaVersion: meta.schemaVersion, writerVersion: meta.writerVersion, createdUnixMs: meta.createdUnixMs,
-            configHash: meta.configHash, tensors: meta.tensors, chunkBytes: meta.chunkBytes, frames: framesBefore,
-            fileBytes: bytes.count, payloadCRC32C: payloadCRC)
+        return try HeaderFields(h, fileBytes: fileBytes)
+    }
+
+    /// Bytes of the magic and the header frame at the start of a checkpoint (whose frames
+    /// were checked by a `walk`).
+    static func headerPrefixLength(_ bytes: UnsafeRawBufferPointer) -> Int {
+        let m = CheckpointFormat.magic.count
+        return m + CheckpointFormat.framePrefixBytes + Int(UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: m, as: UInt32.self)))
     }
 }
 

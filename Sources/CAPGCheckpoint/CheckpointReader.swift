@@ -46,13 +46,18 @@ public enum CheckpointReader {
         let bytes = try POSIXFile.readAll(file)
         let t1 = Date()
         let decoded = try CheckpointDecoder.decode(bytes)
-        // A CRC cannot see a renamed copy: the name's step must be the header's.
-        let name = URL(fileURLWithPath: file).lastPathComponent
-        if let nameStep = CheckpointFormat.step(fromFileName: name), nameStep != decoded.snapshot.state.step {
-            throw CheckpointError.fileNameStepMismatch(path: file, nameStep: nameStep, headerStep: decoded.snapshot.state.step)
-        }
+        try checkFileName(file, step: decoded.snapshot.state.step)
         return LoadedCheckpoint(path: file, bytes: bytes, checkpoint: decoded,
                                 readSeconds: t1.timeIntervalSince(t0), verifySeconds: Date().timeIntervalSince(t1))
+    }
+
+    /// A CRC cannot see a renamed copy: the step in a checkpoint file's name must be its
+    /// header's (names that are not `ckpt-<step>.capgckpt` pass).
+    static func checkFileName(_ file: String, step: Int) throws {
+        let name = URL(fileURLWithPath: file).lastPathComponent
+        if let nameStep = CheckpointFormat.step(fromFileName: name), nameStep != step {
+            throw CheckpointError.fileNameStepMismatch(path: file, nameStep: nameStep, headerStep: step)
+        }
     }
 
     /// Checkpoint files of a directory, newest step first.
@@ -71,21 +76,34 @@ public enum CheckpointReader {
     /// error when the newest valid one does not fit the run config `run`.
     public static func newestValid(in directory: String, compatibleWith run: TrainingConfig?) throws
         -> (loaded: LoadedCheckpoint, skipped: [String])? {
+        try newest(in: directory, compatibleWith: run, open: load, checkpoint: \.checkpoint)
+    }
+
+    /// `newestValid` for a run that streams the tensors (the item-sharded resume): the newest
+    /// checkpoint that verifies as a `VerifiedCheckpointFile`, never read into memory.
+    public static func newestVerified(in directory: String, compatibleWith run: TrainingConfig?) throws
+        -> (file: VerifiedCheckpointFile, skipped: [String])? {
+        try newest(in: directory, compatibleWith: run, open: VerifiedCheckpointFile.init(path:), checkpoint: \.checkpoint)
+    }
+
+    /// The search behind both: `open` each candidate, newest first, until one succeeds.
+    static func newest<Opened>(in directory: String, compatibleWith run: TrainingConfig?, open: (String) throws -> Opened,
+                               checkpoint: (Opened) -> DecodedCheckpoint) throws -> (Opened, [String])? {
         let found = candidates(in: directory)
         if found.isEmpty { return nil }
         var skipped: [String] = []
         for c in found {
-            let loaded: LoadedCheckpoint
+            let opened: Opened
             do {
-                loaded = try load(c.path)
+                opened = try open(c.path)
             } catch {
                 skipped.append("\(URL(fileURLWithPath: c.path).lastPathComponent): \(error)")
                 continue
             }
             // A checkpoint that verifies but does not fit the run is the run's problem (a
             // changed config), not the file's: older checkpoints would not fit either.
-            if let run { try loaded.checkpoint.checkCompatible(with: run) }
-            return (loaded, skipped)
+            if let run { try checkpoint(opened).checkCompatible(with: run) }
+            return (opened, skipped)
         }
         throw CheckpointError.noValidCheckpoint(directory: directory, skipped: skipped)
     }

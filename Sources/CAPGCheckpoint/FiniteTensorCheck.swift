@@ -29,4 +29,13 @@ enum FiniteTensorCheck {
             }
         }
     }
+
+    /// The same check on one chunk of a tensor as a streaming reader sees it: `floatOffset`
+    /// is the chunk's first float within the tensor (so the reported index is the tensor's).
+    static func check(chunk: UnsafeRawBufferPointer, tensor name: String, floatOffset: Int) throws {
+        let v = chunk.bindMemory(to: Float.self)
+        for i in 0..<v.count where !v[i].isFinite {
+            throw CheckpointError.nonFiniteValue(tensor: name, index: floatOffset + i, value: v[i])
+        }
+    }
 }

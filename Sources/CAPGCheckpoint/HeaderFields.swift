@@ -143,3 +143,12 @@ struct HeaderFields {
         }
     }
 }
+
+extension HeaderFields {
+    /// The trainer state of this header with the given tensors (empty for a state whose
+    /// tensors are streamed to the ranks that own them).
+    func state(parameters: [Float], optimizerBuffers: [TrainerState.Buffer]) -> TrainerState {
+        TrainerState(step: step, parameters: parameters, optimizerKind: config.optimizer, optimizerUpdates: optimizerUpdates,
+                     optimizerBuffers: optimizerBuffers, runningBaseline: runningBaseline, replicasChecked: replicaChecks)
+    }
+}

@@ -31,13 +31,21 @@ struct CheckpointCommand: ParsableCommand {
         var json = false
 
         func run() throws {
-            let loaded: LoadedCheckpoint
-            do { loaded = try CheckpointReader.load(path) } catch { CheckpointCommand.fail(error) }
-            let d = loaded.checkpoint
+            // Mapped and walked, never read into memory: inspect works on checkpoints larger
+            // than this machine's memory.
+            let loaded: VerifiedCheckpointFile
+            let contents: (fingerprint: String, dataTensors: [TrainerState.Buffer])
+            do {
+                loaded = try VerifiedCheckpointFile(path: path)
+                contents = try loaded.parameterFingerprintAndDataTensors()
+            } catch { CheckpointCommand.fail(error) }
+            var d = loaded.checkpoint
+            d.snapshot.dataTensors = contents.dataTensors
             if json {
                 var obj = d.json
                 obj["path"] = loaded.path
                 obj["read_mb_per_s"] = loaded.megabytesPerSecond
+                obj["param_fingerprint"] = contents.fingerprint
                 let data = try JSONSerialization.data(withJSONObject: obj, options: [.prettyPrinted, .sortedKeys])
                 print(String(decoding: data, as: UTF8.self))
                 return
@@ -51,7 +59,7 @@ struct CheckpointCommand: ParsableCommand {
             print("  step \(st.step) (\(st.step * c.batchSize) queries consumed), seed \(c.seed), env_seed \(c.envSeed)")
             print("  model: \(c.modelDescription); \(c.parameterCount) parameters")
             print("  \(c.estimator.rawValue) K=\(c.k) B=\(c.batchSize) lr=\(c.lr), \(c.queries) training queries; config hash \(d.configHash.prefix(16))")
-            for t in s.dataTensors {
+            for t in contents.dataTensors {
                 let shown = t.values.prefix(4).map { String(format: "%.4g", $0) }.joined(separator: ", ")
                 print("  \(t.name) (\(t.values.count)): [\(shown)\(t.values.count > 4 ? ", …" : "")]")
             }
@@ -65,7 +73,7 @@ struct CheckpointCommand: ParsableCommand {
             for t in d.tensors {
                 print("  tensor \(t.name) \(t.shape) \(t.dtype), \(t.bytes) bytes in \(t.chunks) chunk(s)")
             }
-            print("  param fingerprint \(SHA256.hex(floats: st.parameters))")
+            print("  param fingerprint \(contents.fingerprint)")
         }
     }
 
@@ -78,10 +86,10 @@ struct CheckpointCommand: ParsableCommand {
         var path: String
 
         func run() throws {
-            let loaded: LoadedCheckpoint
-            do { loaded = try CheckpointReader.load(path) } catch { CheckpointCommand.fail(error) }
+            let loaded: VerifiedCheckpointFile
+            do { loaded = try VerifiedCheckpointFile(path: path) } catch { CheckpointCommand.fail(error) }
             print(String(format: "valid: %@ (step %d, %.1f MB, read %.0f MB/s)", loaded.path, loaded.checkpoint.snapshot.state.step,
-                         Double(loaded.bytes.count) / 1e6, loaded.megabytesPerSecond))
+                         Double(loaded.checkpoint.fileBytes) / 1e6, loaded.megabytesPerSecond))
         }
     }
 

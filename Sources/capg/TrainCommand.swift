@@ -206,7 +206,7 @@ struct TrainCommand: ParsableCommand {
                 if comm.isRoot {
                     for s in r.skipped { FileHandle.standardError.write(Data("capg: resume: skipped \(s)\n".utf8)) }
                     if let snap = r.snapshot, let path = r.path {
-                        print(String(format: "capg: resumed from %@ at step %d (written by %d rank(s)); read and verified %.1f MB at %.0f MB/s",
+                        print(String(format: "capg: resumed from %@ at step %d (written by %d rank(s)); verified %.1f MB at %.0f MB/s",
                                      path, snap.state.step, snap.ranks, Double(r.bytes) / 1e6, r.megabytesPerSecond))
                     } else {
                         print("capg: resume auto: no checkpoint in \(ckptDir); starting at step 0")
@@ -220,7 +220,7 @@ struct TrainCommand: ParsableCommand {
                 print("capg: rewards from the external scorer '\(scorer.scorerName)' (\(scorer.name))")
             }
             summary = try TrainingRun(config: c, runDirectory: dir, quiet: quiet, resume: resumed?.snapshot,
-                                      checkpointSink: sink, stopOnSignal: true, task: task, rewardSource: rewards)
+                                      resumeTensors: resumed?.tensors, checkpointSink: sink, stopOnSignal: true, task: task, rewardSource: rewards)
                 .run(communicator: comm)
             if comm.isRoot {
                 if summary.completed {

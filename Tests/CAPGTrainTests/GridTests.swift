@@ -78,9 +78,15 @@ final class GridTests: XCTestCase {
         try assertSameTrajectory(dirs[0], dirs[2], "query_chunk 3")
     }
 
+    /// Checkpoints cut into 1000-byte chunks, so the streamed write and the streamed resume
+    /// split W, the shard boundary and the optimizer buffers' W | E | b boundaries inside
+    /// chunks and pieces.
+    let smallChunks = ["CAPG_CHECKPOINT_CHUNK_BYTES": "1000"]
+
     func testShardedResumeIsBitwiseAndMovesAcrossGrids() throws {
         let full = tempDir(), half = tempDir()
         defer { for d in [full, half] { try? FileManager.default.removeItem(atPath: d) } }
+        func mpirun(_ np: Int, _ args: [String]) throws -> MPIOutcome { try self.mpirun(np, args, environment: smallChunks) }
         XCTAssertEqual(try mpirun(2, common + grid(2) + ["--steps", "30", "--run-dir", full]).code, 0)
         let first = try mpirun(2, common + grid(2) + ["--steps", "15", "--run-dir", half])
         XCTAssertEqual(first.code, 0, first.err)
@@ -106,6 +112,13 @@ final class GridTests: XCTestCase {
             XCTAssertEqual(try summary(d)["resumed_from_step"] as? Int, 15)
             try assertSameTrajectory(full, d, "resumed on np=\(np)")
         }
+        // A data-parallel checkpoint streams onto a grid too (the file format is one).
+        let single = tempDir()
+        defer { try? FileManager.default.removeItem(atPath: single) }
+        XCTAssertEqual(try mpirun(1, common + ["--steps", "15", "--run-dir", single]).code, 0)
+        let onGrid = try mpirun(2, common + grid(2) + ["--steps", "30", "--run-dir", single, "--resume", "auto"])
+        XCTAssertEqual(onGrid.code, 0, onGrid.err)
+        try assertSameTrajectory(full, single, "np=1 checkpoint resumed on np=2 (S=2)")
     }
 
     /// The shard's initial parameters, drawn by random access, are the matching slices of the

@@ -127,6 +127,14 @@ extension ShardedTrainer {
 
 /// The chunk size the checkpoint writer asks streamed tensors for (its default chunk bytes
 /// / 4): the senders of a sharded checkpoint cut their segments at the same boundaries.
+/// 4 MiB; `CAPG_CHECKPOINT_CHUNK_BYTES` (a positive multiple of 4, read once per process)
+/// sets another size, so tests can make small files with many chunks — every rank of a job
+/// must see the same value, as `mpirun` passes the environment to all.
 public enum CheckpointChunking {
-    public static let floats = (4 << 20) / 4
+    public static let floats: Int = {
+        if let text = ProcessInfo.processInfo.environment["CAPG_CHECKPOINT_CHUNK_BYTES"], let n = Int(text), n >= 4, n % 4 == 0 {
+            return n / 4
+        }
+        return (4 << 20) / 4
+    }()
 }

@@ -139,21 +139,28 @@ public final class ShardedTrainer: TrainingEngine {
 
     public func restore(_ state: TrainerState) throws {
         let full = fullShape.parameterCount
-        guard state.step >= 0 else { throw TrainingError.incompatibleState("negative step \(state.step)") }
         guard state.parameters.count == full else {
             throw TrainingError.incompatibleState("\(state.parameters.count) parameters, but items=\(config.items), dim=\(config.dim), context_dim=\(config.contextDim) need \(full)")
         }
+        var buffers: [String: [Float]] = [:]
+        for b in state.optimizerBuffers where b.values.count == full { buffers[b.name] = localSlice(ofFull: b.values) }
+        try adopt(state, parameters: localSlice(ofFull: state.parameters), optimizerBuffers: buffers)
+    }
+
+    /// Takes `state`'s scalars with this rank's local `[W | E_s | b_s]` parameters and
+    /// optimizer buffers (by name), after checking they belong to this run.
+    func adopt(_ state: TrainerState, parameters local: [Float], optimizerBuffers: [String: [Float]]) throws {
+        guard state.step >= 0 else { throw TrainingError.incompatibleState("negative step \(state.step)") }
         guard state.optimizerKind == config.optimizer else {
             throw TrainingError.incompatibleState("optimizer state is \(state.optimizerKind.rawValue), the run uses \(config.optimizer.rawValue)")
         }
+        precondition(local.count == parameters.count, "a local buffer of \(local.count) floats for a shard of \(parameters.count)")
         var opt = config.optimizer.make(parameterCount: parameters.count, learningRate: config.lr)
-        var buffers: [String: [Float]] = [:]
-        for b in state.optimizerBuffers where b.values.count == full { buffers[b.name] = localSlice(ofFull: b.values) }
-        do { try opt.restore(updates: state.optimizerUpdates, buffers: buffers) } catch {
+        do { try opt.restore(updates: state.optimizerUpdates, buffers: optimizerBuffers) } catch {
             throw TrainingError.incompatibleState("\(error)")
         }
         step = state.step
-        parameters = localSlice(ofFull: state.parameters)
+        parameters = local
         optimizer = opt
         runningBaseline = state.runningBaseline
         replicasChecked = state.replicasChecked

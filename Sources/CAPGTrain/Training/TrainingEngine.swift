@@ -21,6 +21,10 @@ public protocol TrainingEngine: AnyObject {
     func exportState() -> TrainerState
     /// Continues from `state` (the whole state, on every rank).
     func restore(_ state: TrainerState) throws
+    /// Continues from the scalars of `state` (its tensors empty) and tensors that stream from
+    /// world rank 0 (all ranks call it): the item-sharded resume. Engines that hold the whole
+    /// state on every rank do not offer it.
+    func restore(_ state: TrainerState, streamed: CheckpointTensorStream) throws
     /// SHA-256 (hex) of the flat parameter bytes in checkpoint order, on world rank 0.
     func parameterFingerprint() -> String
     /// Bytes this rank contributed to collectives in its last step.
@@ -33,6 +37,9 @@ public protocol TrainingEngine: AnyObject {
 
 extension Trainer: TrainingEngine {
     public var exportsLocally: Bool { true }
+    public func restore(_ state: TrainerState, streamed: CheckpointTensorStream) throws {
+        throw TrainingError.incompatibleState("the data-parallel trainer resumes from the whole state (item_shards = 1)")
+    }
     /// Rank 0 holds the whole state: it writes alone.
     public func writeCheckpoint(_ sink: (any CheckpointSink)?, snapshot: (TrainerState) -> TrainingSnapshot) throws
         -> CheckpointWriteReport?

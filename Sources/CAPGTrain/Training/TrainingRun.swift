@@ -65,6 +65,9 @@ public struct TrainingRun {
     public var quiet = false
     /// State to continue from (already verified and identical on every rank).
     public var resume: TrainingSnapshot?
+    /// With `resume`: its tensors, streamed from world rank 0 (the item-sharded resume;
+    /// `resume.state` then carries the scalars only).
+    public var resumeTensors: CheckpointTensorStream?
     /// Where rank 0 writes checkpoints (nil on other ranks, or for no checkpoints).
     public var checkpointSink: (any CheckpointSink)?
     /// Poll `StopSignal` once per step (install the handler first).
@@ -76,10 +79,11 @@ public struct TrainingRun {
     public var rewardSource: (any RewardSource)?
 
     public init(config: TrainingConfig, runDirectory: String?, quiet: Bool = false,
-                resume: TrainingSnapshot? = nil, checkpointSink: (any CheckpointSink)? = nil, stopOnSignal: Bool = false,
+                resume: TrainingSnapshot? = nil, resumeTensors: CheckpointTensorStream? = nil,
+                checkpointSink: (any CheckpointSink)? = nil, stopOnSignal: Bool = false,
                 task: (any TrainingTask)? = nil, rewardSource: (any RewardSource)? = nil) {
         self.config = config; self.runDirectory = runDirectory; self.quiet = quiet
-        self.resume = resume; self.checkpointSink = checkpointSink; self.stopOnSignal = stopOnSignal
+        self.resume = resume; self.resumeTensors = resumeTensors; self.checkpointSink = checkpointSink; self.stopOnSignal = stopOnSignal
         self.task = task; self.rewardSource = rewardSource
     }
 
@@ -112,7 +116,11 @@ public struct TrainingRun {
         if stopOnSignal { trainer.localStopRequest = { StopSignal.received != nil } }
         var progress = RunProgress()
         if let resume {
-            try trainer.restore(resume.state)
+            if let resumeTensors {
+                try trainer.restore(resume.state, streamed: resumeTensors)
+            } else {
+                try trainer.restore(resume.state)
+            }
             progress = resume.progress
             progress.segments += 1
         }

@@ -76,3 +76,19 @@ public struct StreamedTensor {
     }
     public var count: Int { shape.reduce(1, *) }
 }
+
+/// The tensors of a verified checkpoint read back chunk by chunk (the mirror of
+/// `StreamedTensor`): how the item-sharded trainer resumes without any rank holding the
+/// whole model. Every rank gets the chunk size, so senders and receivers cut the same
+/// pieces; world rank 0 alone reads the file.
+public struct CheckpointTensorStream {
+    /// Floats per chunk of the file (the last chunk of a tensor may be shorter).
+    public var chunkFloats: Int
+    /// World rank 0: visits every chunk of the file in order as `(tensor index, float offset
+    /// in the tensor, values)`, each chunk checked again against its CRC32C. Nil elsewhere.
+    public var forEachChunk: ((_ visit: (Int, Int, UnsafeBufferPointer<Float>) throws -> Void) throws -> Void)?
+
+    public init(chunkFloats: Int, forEachChunk: ((_ visit: (Int, Int, UnsafeBufferPointer<Float>) throws -> Void) throws -> Void)?) {
+        self.chunkFloats = chunkFloats; self.forEachChunk = forEachChunk
+    }
+}

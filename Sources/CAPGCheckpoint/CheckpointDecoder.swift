@@ -72,13 +72,15 @@ public enum CheckpointDecoder {
     /// soon as that chunk has passed its checks: `header` gets the checked header first, then
     /// `chunk(meta, tensor index, byte offset in the tensor, data)` runs for every chunk in
     /// file order (data is non-empty, a multiple of 4 bytes, and valid only during the
-    /// call). Everything `decode` checks but the finiteness of the values is checked here;
+    /// call); `consumed(end)` after each chunk frame with the byte offset the walk reached
+    /// (a mapped file's reader releases the pages behind it). Everything `decode` checks but the finiteness of the values is checked here;
     /// the payload checksum and the trailer only at the end, so a caller that acts on
     /// chunks before `walk` returns must be ready to undo them (the item-sharded resume
     /// walks a file once to verify it and a second time to distribute it). O(bytes); memory
     /// O(one frame).
     static func walk(_ bytes: UnsafeRawBufferPointer, header: (HeaderFields) throws -> Void,
-                     chunk: (HeaderFields, Int, Int, UnsafeRawBufferPointer) throws -> Void) throws -> Walked {
+                     chunk: (HeaderFields, Int, Int, UnsafeRawBufferPointer) throws -> Void,
+                     consumed: (Int) -> Void = { _ in }) throws -> Walked {
         var reader = FrameReader(bytes: bytes)
         try reader.checkMagic()
 
@@ -115,6 +117,8 @@ public enum CheckpointDecoder {
                     throw CheckpointError.checksumMismatch(what: "chunk \(ci) of tensor \(t.name)", stored: chunkFrame.crc32c, computed: crc)
                 }
                 if len > 0 { try chunk(meta, ti, offset, data) }
+                // (`data` is protobuf-c's copy, not the caller's bytes: report the position.)
+                consumed(reader.offset)
                 offset += len
             }
             guard offset == t.bytes else {

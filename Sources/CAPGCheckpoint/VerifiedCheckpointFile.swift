@@ -27,8 +27,7 @@ public final class VerifiedCheckpointFile {
         let bytes = file.bytes
         let walked = try CheckpointDecoder.walk(bytes, header: { _ in }, chunk: { meta, ti, offset, data in
             try FiniteTensorCheck.check(chunk: data, tensor: meta.tensors[ti].name, floatOffset: offset / 4)
-            file.release(upTo: data.baseAddress! - bytes.baseAddress! + data.count)
-        })
+        }, consumed: file.release(upTo:))
         let meta = walked.meta
         guard meta.runningBaseline.isFinite else {
             throw CheckpointError.malformed("header: running_baseline is \(meta.runningBaseline), not a finite number")
@@ -55,8 +54,7 @@ public final class VerifiedCheckpointFile {
         let bytes = file.bytes
         let walked = try CheckpointDecoder.walk(bytes, header: { _ in }, chunk: { _, ti, offset, data in
             try visit(ti, offset / 4, data.bindMemory(to: Float.self))
-            file.release(upTo: data.baseAddress! - bytes.baseAddress! + data.count)
-        })
+        }, consumed: file.release(upTo:))
         guard walked.payloadCRC == checkpoint.payloadCRC32C else {
             throw CheckpointError.checksumMismatch(what: "\(path) (changed while it was read)", stored: checkpoint.payloadCRC32C,
                                                    computed: walked.payloadCRC)

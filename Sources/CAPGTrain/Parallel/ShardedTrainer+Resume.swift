@@ -15,12 +15,18 @@ import Foundation
 /// (Q − 1) copies of each shard's state inside its replica set.
 extension ShardedTrainer {
     public func restore(_ state: TrainerState, streamed: CheckpointTensorStream) throws {
-        let tensors = checkpointTensors()
+        // Names, sizes and offsets only: the tuples' `local` arrays would keep the old state alive.
+        let tensors = checkpointTensors().map { (name: $0.name, count: $0.shape.reduce(1, *), offset: $0.offset) }
         let bufferNames = optimizer.stateBuffers.map(\.name)
         // Destination of tensor t: the parameters (-1) or optimizer buffer k (k ≥ 0), which all
         // have the local `[W | E_s | b_s]` layout.
         let destination = tensors.map { t in bufferNames.firstIndex(of: t.name) ?? -1 }
-        var local = [[Float]](repeating: [Float](repeating: 0, count: parameters.count), count: 1 + bufferNames.count)
+        // The fresh state this trainer was built with is replaced whole: free it first, so
+        // the resume does not hold two copies of the shard (if the resume fails, the run
+        // ends with its error).
+        parameters = []
+        optimizer = config.optimizer.make(parameterCount: 0, learningRate: config.lr)
+        var local = (0...bufferNames.count).map { _ in [Float](repeating: 0, count: localCount) }
         let world = grid.world
 
         if grid.group == 0 {
@@ -47,7 +53,7 @@ extension ShardedTrainer {
                 }
             } else {
                 for (ti, t) in tensors.enumerated() {
-                    let total = t.shape.reduce(1, *)
+                    let total = t.count
                     var start = 0
                     repeat {
                         let count = min(streamed.chunkFloats, total - start)

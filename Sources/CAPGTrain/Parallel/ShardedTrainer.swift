@@ -104,6 +104,8 @@ public final class ShardedTrainer: TrainingEngine {
     /// Offsets of the local buffer.
     var wCount: Int { fullShape.wCount }
     var eCount: Int { shard.count * config.dim }
+    /// Floats of the local `[W | E_s | b_s]`.
+    var localCount: Int { wCount + shard.count * (config.dim + 1) }
 
     /// The local buffer's slices of a full `[W | E | b]` array (a checkpoint's parameters or an
     /// optimizer buffer of the same layout). O(d·dx + n_s·d).
@@ -154,8 +156,8 @@ public final class ShardedTrainer: TrainingEngine {
         guard state.optimizerKind == config.optimizer else {
             throw TrainingError.incompatibleState("optimizer state is \(state.optimizerKind.rawValue), the run uses \(config.optimizer.rawValue)")
         }
-        precondition(local.count == parameters.count, "a local buffer of \(local.count) floats for a shard of \(parameters.count)")
-        var opt = config.optimizer.make(parameterCount: parameters.count, learningRate: config.lr)
+        precondition(local.count == localCount, "a local buffer of \(local.count) floats for a shard of \(localCount)")
+        var opt = config.optimizer.make(parameterCount: localCount, learningRate: config.lr)
         do { try opt.restore(updates: state.optimizerUpdates, buffers: optimizerBuffers) } catch {
             throw TrainingError.incompatibleState("\(error)")
         }

@@ -102,41 +102,9 @@ public struct CheckpointEncoder {
         var writer = initial
         try CheckpointFormat.magic.withUnsafeBytes { try writer.raw($0) }
         let chunkFloats = chunkBytes / 4
-
-        // Header.
-        do {
-            let arena = CArena()
-            let header = arena.allocate(Capg__V1__Header.self, count: 1)
-            capg__v1__header__init(header)
-            try fillHeader(header, snapshot: snapshot, tensors: tensors, chunkFloats: chunkFloats, arena: arena)
-            var frame = Capg__V1__Frame()
-            capg__v1__frame__init(&frame)
-            frame.body_case = CAPG__V1__FRAME__BODY_HEADER
-            frame.header = header
-            try writer.frame(&frame)
-        }
-
-        // Chunks.
-        var chunk = Capg__V1__TensorChunk()
-        capg__v1__tensor_chunk__init(&chunk)
-        var frame = Capg__V1__Frame()
-        capg__v1__frame__init(&frame)
-        frame.body_case = CAPG__V1__FRAME__BODY_CHUNK
+        try writeHeader(&writer, snapshot: snapshot, tensors: tensors)
         for (ti, t) in tensors.enumerated() {
             var start = 0, index = 0
-            /// One chunk frame of tensor ti at float offset `start`.
-            func emit(_ bytes: UnsafeRawBufferPointer) throws {
-                chunk.tensor_index = UInt32(ti)
-                chunk.chunk_index = UInt32(index)
-                chunk.offset = UInt64(start * 4)
-                chunk.data.len = bytes.count
-                chunk.data.data = UnsafeMutablePointer(mutating: bytes.bindMemory(to: UInt8.self).baseAddress)
-                chunk.crc32c = CRC32C.checksum(bytes)
-                try withUnsafeMutablePointer(to: &chunk) { c in
-                    frame.chunk = c
-                    try writer.frame(&frame)
-                }
-            }
             repeat {
                 let n = min(chunkFloats, t.count - start)
                 if let fetch = t.fetch {
@@ -144,22 +112,79 @@ public struct CheckpointEncoder {
                     guard piece.count == n else {
                         throw CheckpointError.writeFailed(path: "(encoder)", reason: "tensor \(t.name): \(piece.count) floats fetched at \(start), expected \(n)")
                     }
-                    try piece.withUnsafeBytes { try emit($0) }
+                    try piece.withUnsafeBytes { try writeChunk(&writer, tensor: ti, index: index, floatOffset: start, bytes: $0) }
                 } else {
                     try t.values.withUnsafeBufferPointer { all in
-                        try emit(UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: all[(t.offset + start)..<(t.offset + start + n)])))
+                        try writeChunk(&writer, tensor: ti, index: index, floatOffset: start,
+                                       bytes: UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: all[(t.offset + start)..<(t.offset + start + n)])))
                     }
                 }
                 start += n; index += 1
             } while start < t.count
         }
+        try writeTrailer(&writer, frames: writer.frames, payloadBytes: writer.payloadBytes, payloadCRC: writer.payloadCRC)
+        return writer.totalBytes
+    }
 
-        // Trailer.
+    /// The header frame of `snapshot` with the tensor manifest of `tensors`.
+    func writeHeader(_ writer: inout FrameWriter, snapshot: TrainingSnapshot, tensors: [TensorSource]) throws {
+        let arena = CArena()
+        let header = arena.allocate(Capg__V1__Header.self, count: 1)
+        capg__v1__header__init(header)
+        try fillHeader(header, snapshot: snapshot, tensors: tensors, chunkFloats: chunkBytes / 4, arena: arena)
+        var frame = Capg__V1__Frame()
+        capg__v1__frame__init(&frame)
+        frame.body_case = CAPG__V1__FRAME__BODY_HEADER
+        frame.header = header
+        try writer.frame(&frame)
+    }
+
+    /// The frame of chunk `index` of tensor `tensor`, whose data `bytes` start at float
+    /// `floatOffset` of the tensor.
+    func writeChunk(_ writer: inout FrameWriter, tensor: Int, index: Int, floatOffset: Int, bytes: UnsafeRawBufferPointer) throws {
+        var chunk = Self.chunkMessage(tensor: tensor, index: index, floatOffset: floatOffset, byteCount: bytes.count,
+                                      crc: CRC32C.checksum(bytes))
+        chunk.data.data = UnsafeMutablePointer(mutating: bytes.bindMemory(to: UInt8.self).baseAddress)
+        var frame = Capg__V1__Frame()
+        capg__v1__frame__init(&frame)
+        frame.body_case = CAPG__V1__FRAME__BODY_CHUNK
+        try withUnsafeMutablePointer(to: &chunk) { c in
+            frame.chunk = c
+            try writer.frame(&frame)
+        }
+    }
+
+    /// Bytes of a chunk's frame (prefix included) from its size and data checksum alone,
+    /// before any data is packed: how the ranks of a parallel write find their offsets.
+    static func chunkFrameBytes(tensor: Int, index: Int, floatOffset: Int, byteCount: Int, crc: UInt32) -> Int {
+        var chunk = chunkMessage(tensor: tensor, index: index, floatOffset: floatOffset, byteCount: byteCount, crc: crc)
+        var frame = Capg__V1__Frame()
+        capg__v1__frame__init(&frame)
+        frame.body_case = CAPG__V1__FRAME__BODY_CHUNK
+        return withUnsafeMutablePointer(to: &chunk) { c in
+            frame.chunk = c
+            return CheckpointFormat.framePrefixBytes + capg__v1__frame__get_packed_size(&frame)
+        }
+    }
+
+    private static func chunkMessage(tensor: Int, index: Int, floatOffset: Int, byteCount: Int, crc: UInt32) -> Capg__V1__TensorChunk {
+        var chunk = Capg__V1__TensorChunk()
+        capg__v1__tensor_chunk__init(&chunk)
+        chunk.tensor_index = UInt32(tensor)
+        chunk.chunk_index = UInt32(index)
+        chunk.offset = UInt64(floatOffset * 4)
+        chunk.data.len = byteCount
+        chunk.crc32c = crc
+        return chunk
+    }
+
+    /// The trailer: the count of frames before it, their bytes and their CRC32C.
+    func writeTrailer(_ writer: inout FrameWriter, frames: Int, payloadBytes: Int, payloadCRC: UInt32) throws {
         var trailer = Capg__V1__Trailer()
         capg__v1__trailer__init(&trailer)
-        trailer.frame_count = UInt64(writer.frames)
-        trailer.payload_bytes = UInt64(writer.payloadBytes)
-        trailer.payload_crc32c = writer.payloadCRC
+        trailer.frame_count = UInt64(frames)
+        trailer.payload_bytes = UInt64(payloadBytes)
+        trailer.payload_crc32c = payloadCRC
         var tframe = Capg__V1__Frame()
         capg__v1__frame__init(&tframe)
         tframe.body_case = CAPG__V1__FRAME__BODY_TRAILER
@@ -167,7 +192,6 @@ public struct CheckpointEncoder {
             tframe.trailer = t
             try writer.frame(&tframe)
         }
-        return writer.totalBytes
     }
 
     /// Number of chunks of a tensor of `count` floats (an empty tensor still has one).

@@ -14,7 +14,10 @@ public final class CheckpointWriter: CheckpointSink {
     /// Notices (e.g. superseded checkpoints set aside) go here; stderr by default.
     public var log: (String) -> Void = { FileHandle.standardError.write(Data(("capg: " + $0 + "\n").utf8)) }
 
-    public init(directory: String, keep: Int, encoder: CheckpointEncoder = CheckpointEncoder()) throws {
+    /// `removeTemporaryFiles`: delete the temp files of writers killed mid-write (only one
+    /// writer per directory should: the other ranks of a parallel write pass false).
+    public init(directory: String, keep: Int, encoder: CheckpointEncoder = CheckpointEncoder(),
+                removeTemporaryFiles: Bool = true) throws {
         self.directory = directory; self.keep = max(1, keep); self.encoder = encoder
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -22,6 +25,7 @@ public final class CheckpointWriter: CheckpointSink {
             throw CheckpointError.writeFailed(path: directory, reason: "cannot create the checkpoint directory: \(error.localizedDescription)")
         }
         // Temp files of writers that were killed mid-write are garbage.
+        guard removeTemporaryFiles else { return }
         for name in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [] where name.hasPrefix(".") && name.contains(".tmp-") {
             unlink(directory + "/" + name)
         }
@@ -47,12 +51,17 @@ public final class CheckpointWriter: CheckpointSink {
         let bytes = try POSIXFile.writeAtomically(path) { sink in
             try withoutActuallyEscaping(sink) { sink in _ = try encode(encoder, sink) }
         }
+        try pointLatest(to: name, step: step)
+        return CheckpointWriteReport(path: path, bytes: bytes, seconds: Date().timeIntervalSince(start))
+    }
+
+    /// After the checkpoint `name` of `step` is durable: `latest` names it, then pruning.
+    func pointLatest(to name: String, step: Int) throws {
         let pointer = Array((name + "\n").utf8)
         _ = try POSIXFile.writeAtomically(directory + "/" + CheckpointFormat.latestPointer) { sink in
             try pointer.withUnsafeBytes { try sink($0) }
         }
         try prune(after: step)
-        return CheckpointWriteReport(path: path, bytes: bytes, seconds: Date().timeIntervalSince(start))
     }
 
     /// Keeps the newest `keep` checkpoints up to `step`. Checkpoints of later steps belong

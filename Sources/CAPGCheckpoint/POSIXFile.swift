@@ -18,6 +18,19 @@ enum POSIXFile {
         if code != 0 { throw CheckpointError.writeFailed(path: path, reason: String(cString: strerror(code))) }
     }
 
+    /// Writes every byte at file offset `offset` (retrying short writes and EINTR).
+    static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, at offset: Int, path: String) throws {
+        var done = 0
+        while done < bytes.count {
+            let n = pwrite(fd, bytes.baseAddress! + done, bytes.count - done, off_t(offset + done))
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw CheckpointError.writeFailed(path: path, reason: reason())
+            }
+            done += n
+        }
+    }
+
     static func sync(_ fd: Int32, path: String) throws {
         guard fsync(fd) == 0 else { throw CheckpointError.writeFailed(path: path, reason: "fsync: \(reason())") }
     }

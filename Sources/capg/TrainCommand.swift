@@ -214,7 +214,10 @@ struct TrainCommand: ParsableCommand {
                 }
                 resumed = r
             }
-            let sink: CheckpointSink? = comm.isRoot ? try CheckpointWriter(directory: ckptDir, keep: c.keepCheckpoints) : nil
+            // Item-sharded runs write checkpoints in parallel: every rank may write its pieces
+            // (only rank 0 clears temp files of killed writers and commits).
+            let sink: CheckpointSink? = comm.isRoot || c.itemShards > 1
+                ? try CheckpointWriter(directory: ckptDir, keep: c.keepCheckpoints, removeTemporaryFiles: comm.isRoot) : nil
             let rewards = try RewardSources.make(config: c, rank: comm.rank, ranks: comm.size)
             if let scorer = rewards as? ExternalScorer, comm.isRoot && !quiet {
                 print("capg: rewards from the external scorer '\(scorer.scorerName)' (\(scorer.name))")

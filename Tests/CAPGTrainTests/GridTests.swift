@@ -112,6 +112,26 @@ final class GridTests: XCTestCase {
             XCTAssertEqual(try summary(d)["resumed_from_step"] as? Int, 15)
             try assertSameTrajectory(full, d, "resumed on np=\(np)")
         }
+        // Rank 0 writing alone (the shard owners streaming to it) gives the same tensors as
+        // the parallel write, and its checkpoints resume bitwise.
+        let alone = tempDir()
+        defer { try? FileManager.default.removeItem(atPath: alone) }
+        var env = smallChunks
+        env["CAPG_CHECKPOINT_WRITERS"] = "1"
+        XCTAssertEqual(try self.mpirun(2, common + grid(2) + ["--steps", "15", "--run-dir", alone], environment: env).code, 0)
+        for d in [half, alone] {
+            let v = try mpirun(1, ["checkpoint", "verify", d + "/checkpoints/ckpt-0000000015.capgckpt"])
+            XCTAssertEqual(v.code, 0, v.err)
+        }
+        let fingerprints = try [half, alone].map { d -> String? in
+            let r = try mpirun(1, ["checkpoint", "inspect", d + "/checkpoints/ckpt-0000000015.capgckpt", "--json"])
+            return (try JSONSerialization.jsonObject(with: Data(r.out.utf8)) as? [String: Any])?["param_fingerprint"] as? String
+        }
+        XCTAssertNotNil(fingerprints[0])
+        XCTAssertEqual(fingerprints[0], fingerprints[1], "parallel and single-writer checkpoints hold the same parameters")
+        let resumedAlone = try self.mpirun(2, common + grid(2) + ["--steps", "30", "--run-dir", alone, "--resume", "auto"], environment: env)
+        XCTAssertEqual(resumedAlone.code, 0, resumedAlone.err)
+        XCTAssertEqual(try summary(alone)["param_fingerprint"] as? String, try summary(full)["param_fingerprint"] as? String)
         // A data-parallel checkpoint streams onto a grid too (the file format is one).
         let single = tempDir()
         defer { try? FileManager.default.removeItem(atPath: single) }

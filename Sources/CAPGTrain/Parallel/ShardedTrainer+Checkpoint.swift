@@ -2,11 +2,14 @@ import CAPGCore
 import CAPGParallel
 import Foundation
 
-/// Whole-model checkpoints of an item-sharded run without holding the model on one rank:
-/// world rank 0 writes the ordinary single-file checkpoint (same format, verify, inspect and
-/// resume onto any grid), fetching every tensor piece by piece from the rank that owns it
-/// while the file is written. Only query group 0 takes part (its ranks 0..<S hold one copy
-/// of every shard); memory on rank 0 stays at its own shard plus one piece.
+/// Whole-model checkpoints of an item-sharded run without holding the model on one rank, in
+/// the ordinary single-file format (verify, inspect and resume onto any grid work
+/// unchanged). Only query group 0 takes part (its ranks 0..<S hold one copy of every
+/// shard). By default its S ranks write their own pieces into the file in parallel
+/// (`CheckpointWriter.write(_:parts:)`, CAPGCheckpoint); without a shared file system, or
+/// with `CAPG_CHECKPOINT_WRITERS=1`, world rank 0 writes it alone, fetching every tensor
+/// piece by piece from the rank that owns it while the file is written (memory on rank 0:
+/// its own shard plus one piece).
 ///
 /// Every tensor of the file has the flat layout of a part of `[W | E | b]` (the parameters
 /// W, E, b, and each optimizer buffer, which is `[W | E | b]`-shaped). Its owner segments
@@ -15,14 +18,15 @@ import Foundation
 /// them into the same pieces of ≤ `pieceFloats` floats, so point-to-point messages match
 /// one to one.
 extension ShardedTrainer {
+    /// False when `CAPG_CHECKPOINT_WRITERS=1`: rank 0 writes every checkpoint alone while the
+    /// shard owners stream to it (for file systems that handle one writer per file better
+    /// than several; also how the tests exercise that path). Read once per process.
+    static let parallelWrites = ProcessInfo.processInfo.environment["CAPG_CHECKPOINT_WRITERS"] != "1"
+
     /// Floats per point-to-point piece (4 MiB).
     static let pieceFloats = 1 << 20
 
-    struct Segment {
-        var range: Range<Int>
-        var owner: Int
-        var localOffset: Int
-    }
+    typealias Segment = ShardedCheckpointParts.Segment
 
     /// The segments of the full `[W | E | b]` index range `[from, from + count)`.
     func segments(from: Int, count: Int) -> [Segment] {
@@ -40,9 +44,9 @@ extension ShardedTrainer {
 
     /// The file's tensors with their full-buffer offsets and local source buffers, in file
     /// order (`param.W`, `param.E`, `param.b`, then the optimizer's buffers).
-    func checkpointTensors() -> [(name: String, shape: [Int], offset: Int, local: [Float])] {
-        var out = config.parameterTensors.map { ("param." + $0.name, $0.shape, $0.offset, parameters) }
-        for b in optimizer.stateBuffers { out.append((b.name, [fullShape.parameterCount], 0, b.values)) }
+    func checkpointTensors() -> [ShardedCheckpointParts.Tensor] {
+        var out = config.parameterTensors.map { ShardedCheckpointParts.Tensor(name: "param." + $0.name, shape: $0.shape, offset: $0.offset, local: parameters) }
+        for b in optimizer.stateBuffers { out.append(.init(name: b.name, shape: [fullShape.parameterCount], offset: 0, local: b.values)) }
         return out
     }
 
@@ -53,7 +57,7 @@ extension ShardedTrainer {
 
     /// World rank 0: floats `[start, start + count)` of tensor `t` (full-buffer offset
     /// `t.offset`), its own part copied, the others' received from their owners.
-    func fetch(_ t: (name: String, shape: [Int], offset: Int, local: [Float]), start: Int, count: Int) -> [Float] {
+    func fetch(_ t: ShardedCheckpointParts.Tensor, start: Int, count: Int) -> [Float] {
         var out = [Float]()
         out.reserveCapacity(count)
         for seg in segments(from: t.offset + start, count: count) {
@@ -68,7 +72,7 @@ extension ShardedTrainer {
 
     /// Query group 0's other ranks: send this shard's part of every chunk of `tensors`, in the
     /// order world rank 0 fetches them (tensor by tensor, chunk by chunk).
-    func serve(_ tensors: [(name: String, shape: [Int], offset: Int, local: [Float])]) {
+    func serve(_ tensors: [ShardedCheckpointParts.Tensor]) {
         for t in tensors {
             let total = t.shape.reduce(1, *)
             var start = 0
@@ -85,21 +89,34 @@ extension ShardedTrainer {
         }
     }
 
+    /// Query group 0's S ranks write the checkpoint in parallel when each has a sink and
+    /// they share a file system (`CheckpointSink.write(_:parts:)`); otherwise rank 0 writes it
+    /// while the others stream their pieces to it. Collective over the world.
     public func writeCheckpoint(_ sink: (any CheckpointSink)?, snapshot: (TrainerState) -> TrainingSnapshot) throws
         -> CheckpointWriteReport?
     {
         let tensors = checkpointTensors()
+        // Scalars only: every rank writes or streams its own tensors.
+        let state = TrainerState(step: step, parameters: [], optimizerKind: optimizer.kind, optimizerUpdates: optimizer.updates,
+                                 optimizerBuffers: [], runningBaseline: runningBaseline, replicasChecked: replicasChecked)
+        // [some writer of group 0 has no sink, rank 0 has none (no checkpoint at all)]
+        var sinkMissing = [grid.group == 0 && (sink == nil || !Self.parallelWrites) ? 1.0 : 0.0,
+                           grid.world.isRoot && sink == nil ? 1.0 : 0.0]
+        grid.world.allreduceMax(&sinkMissing)
+        if grid.group != 0 || sinkMissing[1] != 0 { return nil }
+        if sinkMissing[0] == 0, let sink {
+            let parts = ShardedCheckpointParts(tensors: tensors, owners: grid.items) { self.segments(from: $0, count: $1) }
+            let result = try sink.write(snapshot(state), parts: parts)
+            if result.written { return result.report }
+        }
         if grid.world.isRoot {
             guard let sink else { return nil }
-            // Scalars only: the tensors stream in while the file is written.
-            let state = TrainerState(step: step, parameters: [], optimizerKind: optimizer.kind, optimizerUpdates: optimizer.updates,
-                                     optimizerBuffers: [], runningBaseline: runningBaseline, replicasChecked: replicasChecked)
             let streamed = tensors.map { t in
                 StreamedTensor(name: t.name, shape: t.shape) { start, count in self.fetch(t, start: start, count: count) }
             }
             return try sink.write(snapshot(state), streamed: streamed)
         }
-        if grid.group == 0 { serve(tensors) }
+        serve(tensors)
         return nil
     }
 

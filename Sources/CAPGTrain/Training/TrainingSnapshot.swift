@@ -56,11 +56,56 @@ public protocol CheckpointSink: AnyObject {
     /// item-sharded trainer writes a whole-model checkpoint without holding the model on one
     /// rank.
     func write(_ snapshot: TrainingSnapshot, streamed: [StreamedTensor]) throws -> CheckpointWriteReport
+    /// The item-sharded write in parallel: called on each of the S ranks that together hold
+    /// one copy of the model (`parts.owners`, rank = shard index), each writing its own
+    /// pieces into the one checkpoint file; rank 0's `snapshot` gives the header (the
+    /// others' is ignored). `written` is false on every rank, and nothing was written, when
+    /// the ranks cannot all open the file (no shared file system): the caller then streams
+    /// instead. Rank 0 gets the report.
+    func write(_ snapshot: TrainingSnapshot, parts: ShardedCheckpointParts) throws -> (written: Bool, report: CheckpointWriteReport?)
 }
 
 extension CheckpointSink {
     public func write(_ snapshot: TrainingSnapshot, streamed: [StreamedTensor]) throws -> CheckpointWriteReport {
         throw TrainingError.io("this checkpoint sink cannot write streamed tensors")
+    }
+    public func write(_ snapshot: TrainingSnapshot, parts: ShardedCheckpointParts) throws -> (written: Bool, report: CheckpointWriteReport?) {
+        (false, nil)
+    }
+}
+
+/// What one rank of an item-sharded model holds of a checkpoint's tensors: every tensor
+/// (in file order) with its offset in the full `[W | E | b]` layout and this rank's local
+/// `[W | E_s | b_s]` buffer, and the map from a full-layout range to the shards that own it.
+public struct ShardedCheckpointParts {
+    public struct Tensor {
+        public var name: String
+        public var shape: [Int]
+        /// Offset of the tensor in the full `[W | E | b]` layout.
+        public var offset: Int
+        /// This rank's `[W | E_s | b_s]`-shaped buffer the tensor's owned part is read from.
+        public var local: [Float]
+        public init(name: String, shape: [Int], offset: Int, local: [Float]) {
+            self.name = name; self.shape = shape; self.offset = offset; self.local = local
+        }
+        public var count: Int { shape.reduce(1, *) }
+    }
+    /// A piece of the full layout: `range` relative to the asked start, its owner shard and
+    /// the piece's offset in the owner's local buffer.
+    public struct Segment {
+        public var range: Range<Int>
+        public var owner: Int
+        public var localOffset: Int
+        public init(range: Range<Int>, owner: Int, localOffset: Int) { self.range = range; self.owner = owner; self.localOffset = localOffset }
+    }
+    public var tensors: [Tensor]
+    /// The S ranks holding one copy of the model; rank s holds shard s.
+    public var owners: any Communicator
+    /// The segments of the full-layout range `[from, from + count)`, in order.
+    public var segments: (_ from: Int, _ count: Int) -> [Segment]
+
+    public init(tensors: [Tensor], owners: any Communicator, segments: @escaping (_ from: Int, _ count: Int) -> [Segment]) {
+        self.tensors = tensors; self.owners = owners; self.segments = segments
     }
 }
 

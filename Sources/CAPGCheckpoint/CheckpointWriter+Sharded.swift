@@ -14,15 +14,17 @@ import Foundation
 ///    file system — nothing is written and the caller streams to rank 0 instead);
 /// 2. each chunk belongs to the shard owning its first float; the few chunks that straddle
 ///    a shard boundary are completed by point-to-point messages from the neighbours;
-/// 3. each rank checksums its chunks and sizes its frames; one all-gather of the S × T run
-///    sizes (T tensors) gives every rank the file offset of each of its runs;
-/// 4. each rank packs and `pwrite`s its frames, fsyncs, and reports each run's CRC32C;
+/// 3. each rank checksums its chunks and sizes its frames; one sum-reduce of the run sizes
+///    (`ShardedFileLayout`: a run is consecutive chunks with one owner) gives every rank the
+///    file offset of each of its runs;
+/// 4. each rank packs and `pwrite`s its frames, fsyncs, and the runs' CRC32Cs are sum-reduced;
 /// 5. rank 0 writes the magic, header and trailer (payload CRC combined from the runs' in
 ///    file order), fsyncs, renames the temp file over the checkpoint's name and syncs the
 ///    directory — the single commit point, as for a single writer — then `latest` and pruning.
 /// A failure on any rank is agreed on (max-reduce) before the rename, so a checkpoint is
 /// committed whole or not at all. Memory per rank: its shard plus one frame and the
-/// boundary chunks it completes; traffic: the boundary pieces and O(S·T) numbers.
+/// boundary chunks it completes; traffic: the boundary pieces and two vectors of one number
+/// per run (O(S·T) for T tensors).
 extension CheckpointWriter {
     public func write(_ snapshot: TrainingSnapshot, parts: ShardedCheckpointParts) throws -> (written: Bool, report: CheckpointWriteReport?) {
         let comm = parts.owners, me = comm.rank

@@ -82,14 +82,7 @@ public enum CheckpointDecoder {
                      chunk: (HeaderFields, Int, Int, UnsafeRawBufferPointer) throws -> Void,
                      consumed: (Int) -> Void = { _ in }) throws -> Walked {
         var reader = FrameReader(bytes: bytes)
-        try reader.checkMagic()
-
-        let first = try reader.next()
-        defer { capg__v1__frame__free_unpacked(first.frame, nil) }
-        guard first.frame.pointee.body_case == CAPG__V1__FRAME__BODY_HEADER, let h = first.frame.pointee.header else {
-            throw CheckpointError.malformed("the first frame is not the header")
-        }
-        let meta = try HeaderFields(h, fileBytes: bytes.count)
+        let meta = try reader.header(fileBytes: bytes.count)
         try header(meta)
 
         for (ti, t) in meta.tensors.enumerated() {
@@ -155,13 +148,7 @@ public enum CheckpointDecoder {
     /// tensors. O(header).
     static func header(prefix: UnsafeRawBufferPointer, fileBytes: Int) throws -> HeaderFields {
         var reader = FrameReader(bytes: prefix)
-        try reader.checkMagic()
-        let first = try reader.next()
-        defer { capg__v1__frame__free_unpacked(first.frame, nil) }
-        guard first.frame.pointee.body_case == CAPG__V1__FRAME__BODY_HEADER, let h = first.frame.pointee.header else {
-            throw CheckpointError.malformed("the first frame is not the header")
-        }
-        return try HeaderFields(h, fileBytes: fileBytes)
+        return try reader.header(fileBytes: fileBytes)
     }
 
     /// Bytes of the magic and the header frame at the start of a checkpoint (whose frames
@@ -202,6 +189,17 @@ struct FrameReader {
             throw CheckpointError.notACheckpoint("it starts with bytes \(shown), not \"CAPGCKP1\"")
         }
         offset = magic.count
+    }
+
+    /// The magic and the header frame, checked (`fileBytes`: the whole file's size).
+    mutating func header(fileBytes: Int) throws -> HeaderFields {
+        try checkMagic()
+        let first = try next()
+        defer { capg__v1__frame__free_unpacked(first.frame, nil) }
+        guard first.frame.pointee.body_case == CAPG__V1__FRAME__BODY_HEADER, let h = first.frame.pointee.header else {
+            throw CheckpointError.malformed("the first frame is not the header")
+        }
+        return try HeaderFields(h, fileBytes: fileBytes)
     }
 
     /// The next frame, unpacked (the caller frees it with `capg__v1__frame__free_unpacked`).

@@ -142,40 +142,36 @@ public struct CheckpointEncoder {
     /// The frame of chunk `index` of tensor `tensor`, whose data `bytes` start at float
     /// `floatOffset` of the tensor.
     func writeChunk(_ writer: inout FrameWriter, tensor: Int, index: Int, floatOffset: Int, bytes: UnsafeRawBufferPointer) throws {
-        var chunk = Self.chunkMessage(tensor: tensor, index: index, floatOffset: floatOffset, byteCount: bytes.count,
-                                      crc: CRC32C.checksum(bytes))
-        chunk.data.data = UnsafeMutablePointer(mutating: bytes.bindMemory(to: UInt8.self).baseAddress)
-        var frame = Capg__V1__Frame()
-        capg__v1__frame__init(&frame)
-        frame.body_case = CAPG__V1__FRAME__BODY_CHUNK
-        try withUnsafeMutablePointer(to: &chunk) { c in
-            frame.chunk = c
-            try writer.frame(&frame)
-        }
+        try Self.withChunkFrame(tensor: tensor, index: index, floatOffset: floatOffset, byteCount: bytes.count,
+                                crc: CRC32C.checksum(bytes), data: bytes.baseAddress) { try writer.frame(&$0) }
     }
 
     /// Bytes of a chunk's frame (prefix included) from its size and data checksum alone,
     /// before any data is packed: how the ranks of a parallel write find their offsets.
     static func chunkFrameBytes(tensor: Int, index: Int, floatOffset: Int, byteCount: Int, crc: UInt32) -> Int {
-        var chunk = chunkMessage(tensor: tensor, index: index, floatOffset: floatOffset, byteCount: byteCount, crc: crc)
-        var frame = Capg__V1__Frame()
-        capg__v1__frame__init(&frame)
-        frame.body_case = CAPG__V1__FRAME__BODY_CHUNK
-        return withUnsafeMutablePointer(to: &chunk) { c in
-            frame.chunk = c
-            return CheckpointFormat.framePrefixBytes + capg__v1__frame__get_packed_size(&frame)
+        withChunkFrame(tensor: tensor, index: index, floatOffset: floatOffset, byteCount: byteCount, crc: crc, data: nil) {
+            CheckpointFormat.framePrefixBytes + capg__v1__frame__get_packed_size(&$0)
         }
     }
 
-    private static func chunkMessage(tensor: Int, index: Int, floatOffset: Int, byteCount: Int, crc: UInt32) -> Capg__V1__TensorChunk {
+    /// Calls `body` with the frame of one tensor chunk (valid during the call).
+    private static func withChunkFrame<R>(tensor: Int, index: Int, floatOffset: Int, byteCount: Int, crc: UInt32,
+                                          data: UnsafeRawPointer?, _ body: (inout Capg__V1__Frame) throws -> R) rethrows -> R {
         var chunk = Capg__V1__TensorChunk()
         capg__v1__tensor_chunk__init(&chunk)
         chunk.tensor_index = UInt32(tensor)
         chunk.chunk_index = UInt32(index)
         chunk.offset = UInt64(floatOffset * 4)
         chunk.data.len = byteCount
+        chunk.data.data = UnsafeMutablePointer(mutating: data?.assumingMemoryBound(to: UInt8.self))
         chunk.crc32c = crc
-        return chunk
+        var frame = Capg__V1__Frame()
+        capg__v1__frame__init(&frame)
+        frame.body_case = CAPG__V1__FRAME__BODY_CHUNK
+        return try withUnsafeMutablePointer(to: &chunk) { c in
+            frame.chunk = c
+            return try body(&frame)
+        }
     }
 
     /// The trailer: the count of frames before it, their bytes and their CRC32C.

@@ -51,3 +51,51 @@ final class TrajectoryDiagnosticsTests: XCTestCase {
         XCTAssertThrowsError(try DiagnosedEstimator(parsing: "distill", defaultInclusion: .threshold))
     }
 }
+
+/// The SwR methods' candidates (`swr_candidates`): the paper world samples them by
+/// Gumbel-top-K as the authors' code does (facebookresearch/early_stage_retrieval:
+/// `train_early_stage_policy_online` draws every method's candidates with
+/// `early_stage_policy.sample`, Gumbel noise + top-K); elsewhere i.i.d. draws; a set value wins.
+final class SwRCandidatesTests: XCTestCase {
+    func testPaperWorldSamplesSwRCandidatesWithoutReplacement() throws {
+        var c = TrainingConfig()
+        XCTAssertEqual(c.swrCandidates, .withReplacement)
+        try c.set("estimator", "vpg-swr")
+        try c.set("data", "paper")
+        XCTAssertEqual(c.swrCandidates, .plackettLuce)
+        XCTAssertNil(c.jsonObject["swr_candidates"], "unset: follows data, so earlier runs keep their hashes")
+        try c.set("swr_candidates", "with-replacement")
+        try c.set("data", "paper")  // the order of keys does not matter: a set value wins
+        XCTAssertEqual(c.swrCandidates, .withReplacement)
+        XCTAssertEqual(c.jsonObject["swr_candidates"] as? String, "with-replacement")
+        XCTAssertThrowsError(try c.set("swr_candidates", "sometimes"))
+    }
+
+    /// With PL candidates, V-PG-SwR's rollouts are exactly the Gumbel-top-K rollouts (K
+    /// distinct items, no multiplicities) and its estimate is r Σ_k (e_{σ_k} − π).
+    func testPlackettLuceCandidatesGiveTheSwRGradientOfThePLPrefix() throws {
+        let n = 7, k = 3
+        let world = PaperWorld(config: PaperWorldConfig(users: 2, items: n))
+        let q = world.query(id: 0)
+        let s = (0..<n).map { Double($0 % 3) * 0.7 - 0.5 }
+        let sampler = RolloutSampler(k: k, lsr: LateStageRanker(temperature: 0), reward: .expected)
+        let est = try PolicyGradientEstimator(kind: .vpgSwr, sampler: sampler, swrCandidates: .plackettLuce)
+        XCTAssertFalse(est.drawsWithReplacement)
+        for step in 0..<20 {
+            let r = est.rollouts(scores: s, query: q, seed: 4, step: step, queryID: 0)[0]
+            let pl = sampler.sample(scores: s, query: q, seed: 4, step: step, queryID: 0, sample: 0)
+            XCTAssertEqual(r.candidates, pl.candidates)
+            XCTAssertNil(r.multiplicities)
+            XCTAssertEqual(Set(r.candidates).count, k)
+            var g = [Double](repeating: 0, count: n)
+            est.accumulate(rollouts: [r], scores: s, query: q, scale: 1, into: &g)
+            let pi = StableMath.softmax(s)
+            for i in 0..<n {
+                let expected = r.reward * ((r.candidates.contains(i) ? 1 : 0) - Double(k) * pi[i])
+                XCTAssertEqual(g[i], expected, accuracy: 1e-12)
+            }
+        }
+        let iid = try PolicyGradientEstimator(kind: .vpgSwr, sampler: sampler)
+        XCTAssertTrue(iid.drawsWithReplacement)
+    }
+}

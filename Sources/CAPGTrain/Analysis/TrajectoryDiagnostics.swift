@@ -133,7 +133,8 @@ public struct TrajectoryDiagnostics {
             let vanilla = spec.kind == .vpg || spec.kind == .vpgSwr
             let est = try PolicyGradientEstimator(kind: spec.kind, inclusion: spec.inclusion,
                                                   baseline: vanilla ? config.baseline : .none,
-                                                  samples: vanilla ? config.samples : 1, sampler: sampler)
+                                                  samples: vanilla ? config.samples : 1, sampler: sampler,
+                                                  swrCandidates: config.swrCandidates)
             var vs = 0.0, vp = 0.0, cos = 0.0, snr = 0.0
             var rewarded = 0, vanished = 0
             var pooledMean = [Double]()

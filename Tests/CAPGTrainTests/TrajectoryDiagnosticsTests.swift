@@ -99,3 +99,35 @@ final class SwRCandidatesTests: XCTestCase {
         XCTAssertTrue(iid.drawsWithReplacement)
     }
 }
+
+extension CLITests {
+    /// `capg diagnose RUN_DIR`: the initialization plus every checkpoint, one JSON line per
+    /// (step, estimator); bad arguments are usage errors.
+    func testDiagnoseReadsEveryCheckpointOfARun() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("capg-diag-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let t = try run(["train", "--data", "paper", "--items", "8", "--users", "8", "--k", "3", "--batch-size", "8",
+                         "--steps", "4", "--eval-every", "4", "--checkpoint-every", "2", "--keep-checkpoints", "10",
+                         "--estimator", "capg", "--inclusion", "prefix", "--set", "eval_queries=8", "--set", "queries=8",
+                         "--run-dir", dir, "--quiet"])
+        XCTAssertEqual(t.code, 0, t.err)
+        let r = try run(["diagnose", dir, "--draws", "4", "--contexts", "2"])
+        XCTAssertEqual(r.code, 0, r.err)
+        let rows = try r.out.split(separator: "\n").map {
+            try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any]
+        }
+        XCTAssertEqual(rows.count, 3 * 4)  // steps 0, 2, 4 × vpg, vpg-swr, capg, top1
+        XCTAssertEqual(Set(rows.map { $0["step"] as! Int }), [0, 2, 4])
+        XCTAssertEqual(rows.first { $0["estimator"] as? String == "capg" }?["inclusion"] as? String, "prefix")
+        for row in rows {
+            for key in ["variance_params", "cosine_to_exact", "vanishing_fraction", "exact_value", "trajectory_estimator"] {
+                XCTAssertNotNil(row[key], key)
+            }
+        }
+        for args in [["diagnose", dir, "--draws", "1"], ["diagnose", dir + "/nothing"], ["diagnose", dir, "--estimators", "ppo"]] {
+            let b = try run(args)
+            XCTAssertNotEqual(b.code, 0, "\(args)")
+            XCTAssertFalse(b.err.isEmpty)
+        }
+    }
+}

@@ -10,6 +10,8 @@
   7. diagnostics gradient variance, cosine to the exact gradient and vanishing-credit fraction of every
                  estimator at checkpoints along each paper method's trajectory (small paper world, N = 16,
                  K = 4; capg diagnose); --diag-steps (default 2000)
+  8. lrsweep     per-method learning-rate sweep on the paper world (K = 10, optimal LSR); --lr-budget
+                 STEPSxSEEDS (default 1000x2)
   5. README.md   summary of what holds and what does not, with the figures
 
 Usage:
@@ -43,10 +45,11 @@ import exp_bias  # noqa: E402
 import exp_realdata  # noqa: E402
 import exp_paper  # noqa: E402
 import exp_diagnostics  # noqa: E402
+import exp_lrsweep  # noqa: E402
 import report  # noqa: E402
 
-EXPERIMENTS = ["variance", "convergence", "bias", "realdata", "beyond", "paper", "diagnostics"]
-STANDALONE = ("paper", "diagnostics")  # pages that stand alone (not summarized in README.md)
+EXPERIMENTS = ["variance", "convergence", "bias", "realdata", "beyond", "paper", "diagnostics", "lrsweep"]
+STANDALONE = ("paper", "diagnostics", "lrsweep")  # pages that stand alone (not summarized in README.md)
 
 
 def default_capg():
@@ -78,6 +81,8 @@ def main():
                    help="experiment 6 (paper): STEPSxSEEDS per cell (default 2000x3; --full uses the paper's 500000x5)")
     p.add_argument("--diag-steps", type=int, default=exp_diagnostics.STEPS,
                    help="experiment 7 (diagnostics): training steps per trajectory (default 2000; --full 20000)")
+    p.add_argument("--lr-budget", default="1000x2",
+                   help="experiment 8 (lrsweep): STEPSxSEEDS per (method, learning rate) (default 1000x2)")
     p.add_argument("--capg-commit", default=None,
                    help="commit the capg binary was built from, for the record (default: git HEAD at run time, "
                         "which is right only if you built from a clean HEAD)")
@@ -97,6 +102,7 @@ def main():
         sys.exit(f"run.py: unknown experiment(s) {bad}; choose from {EXPERIMENTS}")
     exp_paper.BUDGET = exp_paper.parse_budget(a.budget)
     exp_diagnostics.STEPS = a.diag_steps
+    exp_lrsweep.STEPS, exp_lrsweep.SEEDS = exp_paper.parse_budget(a.lr_budget)
     ensure_matplotlib()
     os.chdir(ROOT)  # relative data paths in the recorded commands resolve from the package root
 
@@ -120,7 +126,7 @@ def main():
         t = time.time()
         mod = {"variance": exp_variance, "convergence": exp_convergence, "bias": exp_bias,
                "realdata": exp_realdata, "beyond": exp_beyond, "paper": exp_paper,
-               "diagnostics": exp_diagnostics}[name]
+               "diagnostics": exp_diagnostics, "lrsweep": exp_lrsweep}[name]
         if name in ("realdata", "beyond"):
             results[name] = mod.run(runner, a.full, out, entry, data_dir)
         else:

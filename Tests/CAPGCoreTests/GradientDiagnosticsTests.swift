@@ -40,6 +40,8 @@ final class GradientDiagnosticsTests: XCTestCase {
             let m = try measure(.capg, inclusion)
             XCTAssertEqual(m.rewardedDraws, 50)
             XCTAssertEqual(m.vanishingFraction, 1, "capg \(inclusion)")
+            XCTAssertEqual(m.relativeNorms.count, 50)
+            XCTAssertLessThan(m.relativeNorms.max()!, 1e-3)
         }
         let v = try measure(.vpg)
         XCTAssertEqual(v.rewardedDraws, 50)

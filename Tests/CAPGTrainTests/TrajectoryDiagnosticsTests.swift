@@ -36,7 +36,13 @@ final class TrajectoryDiagnosticsTests: XCTestCase {
             XCTAssertGreaterThan(r.varianceScores, 0)
             XCTAssertEqual(r.varianceBatchParams, r.varianceParams / 4, accuracy: 1e-12 * r.varianceParams)
             XCTAssertTrue((0...1).contains(r.exactValue))
+            XCTAssertLessThanOrEqual(r.vanishingFraction, r.vanishingLoose[0])
+            XCTAssertLessThanOrEqual(r.vanishingLoose[0], r.vanishingLoose[1])
+            XCTAssertLessThanOrEqual(r.relativeNormP10!, r.relativeNormMedian!)
         }
+        XCTAssertEqual(TrajectoryDiagnostics.quantile([3, 1, 2, 4], 0.5), 2)
+        XCTAssertEqual(TrajectoryDiagnostics.quantile([3, 1, 2, 4], 0.1), 1)
+        XCTAssertNil(TrajectoryDiagnostics.quantile([], 0.5))
         let again = try diag.measure(config: c, task: task, parameters: params, step: 0)
         XCTAssertEqual(rows.map(\.varianceParams), again.map(\.varianceParams))
         XCTAssertEqual(rows.map(\.cosineToExact), again.map(\.cosineToExact))

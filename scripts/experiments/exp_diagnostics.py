@@ -59,7 +59,8 @@ def run(runner, full, out, entry, steps=None, seed=0):
     (out / "diagnostics.jsonl").write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in rows))
     fields = ["trajectory", "step", "measured", "estimator", "inclusion", "k", "variance_params",
               "variance_batch_params", "variance_scores", "cosine_to_exact", "cosine_pooled", "snr",
-              "vanishing_fraction", "rewarded_draws", "vanished_draws", "exact_value", "exact_gradient_norm",
+              "vanishing_fraction", "vanishing_fraction_1e-2", "vanishing_fraction_1e-1", "relative_norm_p10",
+              "relative_norm_median", "rewarded_draws", "vanished_draws", "exact_value", "exact_gradient_norm",
               "policy_value"]
     write_csv(out / "diagnostics.csv", rows, fields)
     plot(rows, out)
@@ -75,7 +76,8 @@ def plot(rows, out):
     measured = list(dict.fromkeys(r["measured"] for r in rows))
     metrics = [("variance_params", "tr Cov (params), one draw", True),
                ("cosine_to_exact", "cos(mean, exact ∇V)", False),
-               ("vanishing_fraction", "vanishing-credit fraction", False),
+               ("vanishing_fraction_1e-2", "vanishing fraction (τ = 1e-2)", False),
+               ("relative_norm_median", "median ‖ĝ‖/|r| (rewarded draws)", True),
                ("exact_value", "exact V (16 users)", False)]
     fig, axes = plt.subplots(len(metrics), len(names), figsize=(4 * len(names), 3 * len(metrics)), sharex=True)
     for j, t in enumerate(names):
@@ -117,6 +119,8 @@ def markdown(rows, runner, entry, steps, every, seed):
              "own noise lowers the cosine of a high-variance estimator: read it with `snr`);",
              f"- `vanishing_fraction`: rewarded draws whose estimate has ‖ĝ‖₂ ≤ {THRESHOLD:g}·|r| (credit vanished: "
              "for CA-PG the chosen item was surely in S);",
+             "  `vanishing_fraction_1e-2` / `_1e-1` the same at looser τ; `relative_norm_p10` / `_median` the 10% "
+             "and 50% quantiles of ‖ĝ‖/|r| over the rewarded draws;",
              "- `exact_value`: the exact policy value on those users (enumeration).", "",
              "Rows: `diagnostics.jsonl` / `diagnostics.csv`. Figure: columns = the trajectory trained, lines = the "
              "estimator measured at its checkpoints.", "", "![diagnostics](diagnostics.png)", ""]
@@ -128,9 +132,11 @@ def markdown(rows, runner, entry, steps, every, seed):
                 continue
             table.append([r["trajectory"] if step else "(all: same init)", r["measured"], fmt(r["variance_params"]),
                           fmt(r["cosine_to_exact"], 3), fmt(r["snr"], 3) if r.get("snr") is not None else "-",
-                          fmt(r["vanishing_fraction"], 3), fmt(r["exact_value"], 4)])
+                          fmt(r["vanishing_fraction"], 3), fmt(r["vanishing_fraction_1e-2"], 3),
+                          fmt(r["relative_norm_p10"], 3), fmt(r["relative_norm_median"], 3), fmt(r["exact_value"], 4)])
         lines += [f"### {title}", "",
-                  md_table(["trajectory", "estimator", "var (params)", "cos to exact", "snr", "vanishing", "exact V"],
+                  md_table(["trajectory", "estimator", "var (params)", "cos to exact", "snr", "vanishing τ=1e-3",
+                            "τ=1e-2", "‖ĝ‖/|r| p10", "median", "exact V"],
                            table), ""]
     lines += ["Notes (written by hand) follow in the section below.", "", "## Notes", "", "NOTES_PLACEHOLDER", "",
               commands_block(runner, NAME, entry)]

@@ -18,6 +18,8 @@ public struct GradientMoments: Sendable {
     public var rewardedDraws: Int = 0
     /// Rewarded draws whose estimate vanished: `‖ĝ‖₂ ≤ τ·|r̄|` (`GradientVariance.isVanishing`).
     public var vanishedDraws: Int = 0
+    /// `‖ĝ‖₂ / |r̄|` of every rewarded draw, in draw order (the vanishing test at any τ).
+    public var relativeNorms: [Double] = []
 
     /// `vanishedDraws / rewardedDraws` (0 when no draw was rewarded).
     public var vanishingFraction: Double {
@@ -80,6 +82,7 @@ public enum GradientVariance {
         all.reserveCapacity(draws)
         var mean = [Double](repeating: 0, count: n)
         var rewarded = 0, vanished = 0
+        var relative = [Double]()
         for t in 0..<draws {
             var g = [Double](repeating: 0, count: n)
             // Independent draws: the draw index plays the role of the step in the key.
@@ -90,6 +93,7 @@ public enum GradientVariance {
             if let v = isVanishing(gradient: g, meanReward: rbar, threshold: vanishingThreshold) {
                 rewarded += 1
                 if v { vanished += 1 }
+                relative.append(g.reduce(0) { $0 + $1 * $1 }.squareRoot() / Swift.abs(rbar))
             }
             all.append(g)
         }
@@ -117,6 +121,6 @@ public enum GradientVariance {
         let cos = cosine(mean, reference)
         return GradientMoments(varianceScores: vs, varianceParams: vp, cosineToReference: cos,
                                snr: vs > 0 ? signal.squareRoot() / vs.squareRoot() : .infinity, mean: mean,
-                               rewardedDraws: rewarded, vanishedDraws: vanished)
+                               rewardedDraws: rewarded, vanishedDraws: vanished, relativeNorms: relative)
     }
 }

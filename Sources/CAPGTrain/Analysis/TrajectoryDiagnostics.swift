@@ -26,6 +26,11 @@ public struct DiagnosticRow: Sendable {
     public var vanishingFraction: Double
     public var rewardedDraws: Int
     public var vanishedDraws: Int
+    /// The vanishing fraction at the looser thresholds 1e-2 and 1e-1 (`extraThresholds`), and
+    /// the 10% and 50% quantiles of ‖ĝ‖/|r| over the rewarded draws (nil when none).
+    public var vanishingLoose: [Double]
+    public var relativeNormP10: Double?
+    public var relativeNormMedian: Double?
     /// Mean over contexts of the exact value V(s) and of ‖∇_s V‖ at these parameters.
     public var exactValue: Double
     public var exactGradientNorm: Double
@@ -36,6 +41,8 @@ public struct DiagnosticRow: Sendable {
          "variance_batch_params": varianceBatchParams, "cosine_to_exact": cosineToExact,
          "cosine_pooled": cosinePooled, "snr": snr.isFinite ? snr as Any : NSNull(),
          "vanishing_fraction": vanishingFraction, "rewarded_draws": rewardedDraws, "vanished_draws": vanishedDraws,
+         "vanishing_fraction_1e-2": vanishingLoose[0], "vanishing_fraction_1e-1": vanishingLoose[1],
+         "relative_norm_p10": relativeNormP10 ?? NSNull(), "relative_norm_median": relativeNormMedian ?? NSNull(),
          "exact_value": exactValue, "exact_gradient_norm": exactGradientNorm]
     }
 }
@@ -82,6 +89,17 @@ public struct TrajectoryDiagnostics {
     public var vanishingThreshold: Double
 
     public static let maxPrefixes = 200_000
+    /// Looser thresholds reported beside `vanishingThreshold`.
+    public static let extraThresholds = [1e-2, 1e-1]
+
+    /// The q-quantile (0 ≤ q ≤ 1) of `xs` by the nearest-rank rule on the sorted values; nil
+    /// when empty.
+    public static func quantile(_ xs: [Double], _ q: Double) -> Double? {
+        guard !xs.isEmpty else { return nil }
+        let s = xs.sorted()
+        let i = Swift.min(s.count - 1, Swift.max(0, Int((q * Double(s.count)).rounded(.up)) - 1))
+        return s[i]
+    }
 
     public init(estimators: [DiagnosedEstimator], draws: Int, contexts: Int, seed: UInt64,
                 vanishingThreshold: Double = GradientVariance.defaultVanishingThreshold) {
@@ -137,6 +155,7 @@ public struct TrajectoryDiagnostics {
                                                   swrCandidates: config.swrCandidates)
             var vs = 0.0, vp = 0.0, cos = 0.0, snr = 0.0
             var rewarded = 0, vanished = 0
+            var relative = [Double]()
             var pooledMean = [Double]()
             pooledMean.reserveCapacity(contexts * n)
             for c in 0..<contexts {
@@ -146,6 +165,7 @@ public struct TrajectoryDiagnostics {
                     itemEmbeddings: e, embeddingDim: d, vanishingThreshold: vanishingThreshold)
                 vs += m.varianceScores; vp += m.varianceParams; cos += m.cosineToReference; snr += m.snr
                 rewarded += m.rewardedDraws; vanished += m.vanishedDraws
+                relative += m.relativeNorms
                 pooledMean.append(contentsOf: m.mean)
             }
             let cc = Double(contexts)
@@ -154,7 +174,12 @@ public struct TrajectoryDiagnostics {
                 varianceScores: vs / cc, varianceParams: vp / cc, varianceBatchParams: vp / (cc * cc),
                 cosineToExact: cos / cc, cosinePooled: GradientVariance.cosine(pooledMean, pooledReference),
                 snr: snr / cc, vanishingFraction: rewarded > 0 ? Double(vanished) / Double(rewarded) : 0,
-                rewardedDraws: rewarded, vanishedDraws: vanished, exactValue: exactValue, exactGradientNorm: exactNorm))
+                rewardedDraws: rewarded, vanishedDraws: vanished,
+                vanishingLoose: Self.extraThresholds.map { t in
+                    relative.isEmpty ? 0 : Double(relative.filter { $0 <= t }.count) / Double(relative.count)
+                },
+                relativeNormP10: Self.quantile(relative, 0.1), relativeNormMedian: Self.quantile(relative, 0.5),
+                exactValue: exactValue, exactGradientNorm: exactNorm))
         }
         return rows
     }

@@ -20,8 +20,9 @@ struct DiagnoseCommand: ParsableCommand {
         variance_scores / variance_params = tr Cov of one draw (scores / two-tower parameters), \
         variance_batch_params = tr Cov of the batch-mean over the contexts, cosine_to_exact = \
         mean over contexts of cos(mean estimate, exact gradient), cosine_pooled = the same for \
-        the concatenated contexts, vanishing_fraction = share of rewarded draws whose estimate \
-        has ‖ĝ‖ ≤ threshold·|r| (credit vanished: for CA-PG the chosen item was surely in S), \
+        the concatenated contexts, snr = pooled signal-to-noise ratio of one draw, vanishing_fraction = share of rewarded draws whose estimate \
+        has ‖ĝ‖ ≤ threshold·|r| (credit vanished: for CA-PG the chosen item was surely in S; \
+        also at 1e-2 and 1e-1, with the 10%/50% quantiles of ‖ĝ‖/|r|), \
         exact_value = mean exact V. Prints one JSON object per line (step, estimator).
         """)
 

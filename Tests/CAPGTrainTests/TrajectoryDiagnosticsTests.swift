@@ -36,6 +36,7 @@ final class TrajectoryDiagnosticsTests: XCTestCase {
             XCTAssertGreaterThan(r.varianceScores, 0)
             XCTAssertEqual(r.varianceBatchParams, r.varianceParams / 4, accuracy: 1e-12 * r.varianceParams)
             XCTAssertTrue((0...1).contains(r.exactValue))
+            XCTAssertTrue(r.snr.isFinite && r.snr >= 0)
             XCTAssertLessThanOrEqual(r.vanishingFraction, r.vanishingLoose[0])
             XCTAssertLessThanOrEqual(r.vanishingLoose[0], r.vanishingLoose[1])
             XCTAssertLessThanOrEqual(r.relativeNormP10!, r.relativeNormMedian!)

@@ -20,6 +20,9 @@ public struct DiagnosticRow: Sendable {
     /// cos of the concatenated means to the concatenated exact gradients (contexts weighted
     /// by their gradient norms, as a batch weighs them).
     public var cosinePooled: Double
+    /// Pooled signal-to-noise ratio of one draw over the contexts (scores space):
+    /// `√(Σ_c max(0, ‖ḡ_c‖² − tr Cov_c/draws)) / √(Σ_c tr Cov_c)`. Pooled rather than a mean of
+    /// per-context ratios, which a context with (numerically) zero variance makes unbounded.
     public var snr: Double
     /// Rewarded draws whose estimate vanished (`GradientVariance.isVanishing`), over all
     /// rewarded draws of all contexts.
@@ -153,7 +156,7 @@ public struct TrajectoryDiagnostics {
                                                   baseline: vanilla ? config.baseline : .none,
                                                   samples: vanilla ? config.samples : 1, sampler: sampler,
                                                   swrCandidates: config.swrCandidates)
-            var vs = 0.0, vp = 0.0, cos = 0.0, snr = 0.0
+            var vs = 0.0, vp = 0.0, cos = 0.0, signal = 0.0
             var rewarded = 0, vanished = 0
             var relative = [Double]()
             var pooledMean = [Double]()
@@ -163,7 +166,8 @@ public struct TrajectoryDiagnostics {
                     estimator: est, scores: scoreRows[c], query: queries[c], queryID: c, seed: seed, draws: draws,
                     reference: exact[c].gradient, user: users[c], context: task.contextQuery(id: c, evaluation: true).context,
                     itemEmbeddings: e, embeddingDim: d, vanishingThreshold: vanishingThreshold)
-                vs += m.varianceScores; vp += m.varianceParams; cos += m.cosineToReference; snr += m.snr
+                vs += m.varianceScores; vp += m.varianceParams; cos += m.cosineToReference
+                signal += Swift.max(0, m.mean.reduce(0) { $0 + $1 * $1 } - m.varianceScores / Double(draws))
                 rewarded += m.rewardedDraws; vanished += m.vanishedDraws
                 relative += m.relativeNorms
                 pooledMean.append(contentsOf: m.mean)
@@ -173,7 +177,7 @@ public struct TrajectoryDiagnostics {
                 step: step, estimator: spec.kind, inclusion: spec.kind == .capg ? spec.inclusion : nil, k: k,
                 varianceScores: vs / cc, varianceParams: vp / cc, varianceBatchParams: vp / (cc * cc),
                 cosineToExact: cos / cc, cosinePooled: GradientVariance.cosine(pooledMean, pooledReference),
-                snr: snr / cc, vanishingFraction: rewarded > 0 ? Double(vanished) / Double(rewarded) : 0,
+                snr: vs > 0 ? signal.squareRoot() / vs.squareRoot() : .infinity, vanishingFraction: rewarded > 0 ? Double(vanished) / Double(rewarded) : 0,
                 rewardedDraws: rewarded, vanishedDraws: vanished,
                 vanishingLoose: Self.extraThresholds.map { t in
                     relative.isEmpty ? 0 : Double(relative.filter { $0 <= t }.count) / Double(relative.count)

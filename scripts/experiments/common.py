@@ -197,6 +197,22 @@ class Runner:
         return rows
 
 
+def kept_notes(page):
+    """The hand-written text of the `## Notes` section of an existing results page (up to the
+    generated "Produced by" paragraph), so that regenerating the page keeps it; a placeholder
+    when there is none."""
+    try:
+        text = Path(page).read_text()
+    except OSError:
+        return "NOTES_PLACEHOLDER"
+    start = text.find("## Notes\n\n")
+    if start < 0:
+        return "NOTES_PLACEHOLDER"
+    body = text[start + len("## Notes\n\n"):]
+    end = body.find("\n\nProduced by ")
+    return (body[:end] if end >= 0 else body).strip() or "NOTES_PLACEHOLDER"
+
+
 def eval_rows(metrics):
     """The evaluation rows of a metrics.jsonl (those with a value)."""
     return [m for m in metrics if m.get("value") is not None]

@@ -14,7 +14,7 @@ diagnostics.png, diagnostics.md.
 """
 import json
 
-from common import commands_block, fmt, md_table, write_csv
+from common import commands_block, fmt, kept_notes, md_table, write_csv
 
 NAME = "diagnostics"
 
@@ -64,7 +64,7 @@ def run(runner, full, out, entry, steps=None, seed=0):
               "policy_value"]
     write_csv(out / "diagnostics.csv", rows, fields)
     plot(rows, out)
-    (out / "diagnostics.md").write_text(markdown(rows, runner, entry, steps, every, seed))
+    (out / "diagnostics.md").write_text(markdown(rows, runner, entry, steps, every, seed, kept_notes(out / "diagnostics.md")))
     return rows
 
 
@@ -105,7 +105,7 @@ def plot(rows, out):
     plt.close(fig)
 
 
-def markdown(rows, runner, entry, steps, every, seed):
+def markdown(rows, runner, entry, steps, every, seed, notes="NOTES_PLACEHOLDER"):
     lines = ["# Experiment 7: estimator diagnostics along training trajectories", "",
              f"Issue 15, item 4. Paper world (`--data paper`, optimal LSR) shrunk to N = {ITEMS} items, "
              f"{USERS} users, K = {K} so that the exact gradient is computable (all {ITEMS}·{ITEMS - 1}·"
@@ -138,6 +138,6 @@ def markdown(rows, runner, entry, steps, every, seed):
                   md_table(["trajectory", "estimator", "var (params)", "cos to exact", "snr", "vanishing τ=1e-3",
                             "τ=1e-2", "‖ĝ‖/|r| p10", "median", "exact V"],
                            table), ""]
-    lines += ["Notes (written by hand) follow in the section below.", "", "## Notes", "", "NOTES_PLACEHOLDER", "",
+    lines += ["## Notes", "", notes, "",
               commands_block(runner, NAME, entry)]
     return "\n".join(lines) + "\n"

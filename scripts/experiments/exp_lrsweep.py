@@ -9,7 +9,7 @@ the paper's rate and at the best one, and the spread (best − worst mean) over 
 
 Outputs: lrsweep.csv (every run), lrsweep_summary.csv, lrsweep.png, lrsweep.md.
 """
-from common import commands_block, fmt, md_table, write_csv
+from common import commands_block, fmt, kept_notes, md_table, write_csv
 from exp_paper import METHODS, NOISY_SIGMA, interval
 
 NAME = "lrsweep"
@@ -44,7 +44,7 @@ def run(runner, full, out, entry):
     summ, sens = summarize(runs)
     write_csv(out / "lrsweep_summary.csv", summ)
     plot(summ, out, steps, seeds)
-    (out / "lrsweep.md").write_text(markdown(summ, sens, runner, entry, steps, seeds))
+    (out / "lrsweep.md").write_text(markdown(summ, sens, runner, entry, steps, seeds, kept_notes(out / "lrsweep.md")))
     return dict(summary=summ, sensitivity=sens)
 
 
@@ -99,7 +99,7 @@ def plot(summ, out, steps, seeds):
     plt.close(fig)
 
 
-def markdown(summ, sens, runner, entry, steps, seeds):
+def markdown(summ, sens, runner, entry, steps, seeds, notes="NOTES_PLACEHOLDER"):
     lines = ["# Experiment 8: learning-rate sweep per estimator on the paper world", "",
              f"**Budget: {steps} steps × {seeds} seeds per cell** (reduced; the paper trains 500k steps with one "
              "rate per method). K = 10, optimal LSR, Adagrad, batch 128, the world and evaluation of experiment 6 "
@@ -126,6 +126,6 @@ def markdown(summ, sens, runner, entry, steps, seeds):
                         "spread (best − worst)"],
                        [[s["label"], f"{s['paper_lr']:g}", f"{s['best_lr']:g}", fmt(s["best"], 3),
                          fmt(s["at_paper_lr"], 3), fmt(s["spread"], 3)] for s in sens]), "",
-             "![lrsweep](lrsweep.png)", "", "## Notes", "", "NOTES_PLACEHOLDER", "",
+             "![lrsweep](lrsweep.png)", "", "## Notes", "", notes, "",
              commands_block(runner, NAME, entry)]
     return "\n".join(lines) + "\n"

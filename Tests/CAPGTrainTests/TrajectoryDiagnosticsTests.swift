@@ -37,10 +37,22 @@ final class TrajectoryDiagnosticsTests: XCTestCase {
             XCTAssertEqual(r.varianceBatchParams, r.varianceParams / 4, accuracy: 1e-12 * r.varianceParams)
             XCTAssertTrue((0...1).contains(r.exactValue))
             XCTAssertTrue(r.snr.isFinite && r.snr >= 0)
+            XCTAssertTrue((0...1).contains(r.deterministicValue))
             XCTAssertLessThanOrEqual(r.vanishingFraction, r.vanishingLoose[0])
             XCTAssertLessThanOrEqual(r.vanishingLoose[0], r.vanishingLoose[1])
             XCTAssertLessThanOrEqual(r.relativeNormP10!, r.relativeNormMedian!)
         }
+        // The deterministic ESR's value: the LSR's value of the top-K of the scores, by hand.
+        let batch = task.forward(parameters: params, ids: Array(0..<4), evaluation: true)
+        let lsr = LateStageRanker(temperature: c.lateStageTemperature)
+        var byHand = 0.0
+        for q in 0..<4 {
+            let s = batch.range(q).map { Double(batch.scores[$0]) }
+            let top = Array(s.indices.sorted { s[$0] > s[$1] }.prefix(c.k))
+            let query = batch.queries[q]
+            byHand += lsr.setValue(candidates: top, query: query) / 4
+        }
+        XCTAssertEqual(rows[0].deterministicValue, byHand, accuracy: 1e-12)
         XCTAssertEqual(TrajectoryDiagnostics.quantile([3, 1, 2, 4], 0.5), 2)
         XCTAssertEqual(TrajectoryDiagnostics.quantile([3, 1, 2, 4], 0.1), 1)
         XCTAssertNil(TrajectoryDiagnostics.quantile([], 0.5))

@@ -60,7 +60,8 @@ def run(runner, full, out, entry, steps=None, seed=0):
     fields = ["trajectory", "step", "measured", "estimator", "inclusion", "k", "variance_params",
               "variance_batch_params", "variance_scores", "cosine_to_exact", "cosine_pooled", "snr",
               "vanishing_fraction", "vanishing_fraction_1e-2", "vanishing_fraction_1e-1", "relative_norm_p10",
-              "relative_norm_median", "rewarded_draws", "vanished_draws", "exact_value", "exact_gradient_norm",
+              "relative_norm_median", "rewarded_draws", "vanished_draws", "exact_value", "deterministic_value",
+              "exact_gradient_norm",
               "policy_value"]
     write_csv(out / "diagnostics.csv", rows, fields)
     plot(rows, out)
@@ -78,7 +79,7 @@ def plot(rows, out):
                ("cosine_to_exact", "cos(mean, exact ∇V)", False),
                ("vanishing_fraction_1e-2", "vanishing fraction (τ = 1e-2)", False),
                ("relative_norm_median", "median ‖ĝ‖/|r| (rewarded draws)", True),
-               ("exact_value", "exact V (16 users)", False)]
+               ("exact_value", "V (16 users): sampled ESR —, top-K ESR - -", False)]
     fig, axes = plt.subplots(len(metrics), len(names), figsize=(4 * len(names), 3 * len(metrics)), sharex=True)
     for j, t in enumerate(names):
         for i, (key, title, logy) in enumerate(metrics):
@@ -89,6 +90,11 @@ def plot(rows, out):
                 if pts:
                     ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", ms=3,
                             label=m if key != "exact_value" else None)
+            if key == "exact_value":
+                pts = sorted((r["step"], r["deterministic_value"]) for r in rows
+                             if r["trajectory"] == t and r["measured"] == measured[0] and "deterministic_value" in r)
+                if pts:
+                    ax.plot([p[0] for p in pts], [p[1] for p in pts], ls="--", color="gray")
             if logy:
                 ax.set_yscale("log")
             if i == 0:
@@ -121,7 +127,8 @@ def markdown(rows, runner, entry, steps, every, seed, notes="NOTES_PLACEHOLDER")
              "for CA-PG the chosen item was surely in S);",
              "  `vanishing_fraction_1e-2` / `_1e-1` the same at looser τ; `relative_norm_p10` / `_median` the 10% "
              "and 50% quantiles of ‖ĝ‖/|r| over the rewarded draws;",
-             "- `exact_value`: the exact policy value on those users (enumeration).", "",
+             "- `exact_value`: the exact policy value on those users (enumeration); `deterministic_value`: the value "
+             "of the deterministic ESR (its top-K scores, no sampling), as the authors' code evaluates.", "",
              "Rows: `diagnostics.jsonl` / `diagnostics.csv`. Figure: columns = the trajectory trained, lines = the "
              "estimator measured at its checkpoints.", "", "![diagnostics](diagnostics.png)", ""]
     final = max(r["step"] for r in rows)
@@ -133,10 +140,11 @@ def markdown(rows, runner, entry, steps, every, seed, notes="NOTES_PLACEHOLDER")
             table.append([r["trajectory"] if step else "(all: same init)", r["measured"], fmt(r["variance_params"]),
                           fmt(r["cosine_to_exact"], 3), fmt(r["snr"], 3) if r.get("snr") is not None else "-",
                           fmt(r["vanishing_fraction"], 3), fmt(r["vanishing_fraction_1e-2"], 3),
-                          fmt(r["relative_norm_p10"], 3), fmt(r["relative_norm_median"], 3), fmt(r["exact_value"], 4)])
+                          fmt(r["relative_norm_p10"], 3), fmt(r["relative_norm_median"], 3), fmt(r["exact_value"], 4),
+                          fmt(r.get("deterministic_value"), 4)])
         lines += [f"### {title}", "",
                   md_table(["trajectory", "estimator", "var (params)", "cos to exact", "snr", "vanishing τ=1e-3",
-                            "τ=1e-2", "‖ĝ‖/|r| p10", "median", "exact V"],
+                            "τ=1e-2", "‖ĝ‖/|r| p10", "median", "exact V", "top-K V"],
                            table), ""]
     lines += ["## Notes", "", notes, "",
               commands_block(runner, NAME, entry)]

@@ -37,6 +37,9 @@ public struct DiagnosticRow: Sendable {
     /// Mean over contexts of the exact value V(s) and of ‖∇_s V‖ at these parameters.
     public var exactValue: Double
     public var exactGradientNorm: Double
+    /// Mean over contexts of `R(top-K of s)`: the value of the *deterministic* ESR (its K
+    /// highest scores, no sampling), as the authors' code evaluates (docs/paper-code-check.md).
+    public var deterministicValue: Double
 
     public var json: [String: Any] {
         ["step": step, "estimator": estimator.rawValue, "inclusion": inclusion.map { $0.rawValue as Any } ?? NSNull(),
@@ -46,7 +49,8 @@ public struct DiagnosticRow: Sendable {
          "vanishing_fraction": vanishingFraction, "rewarded_draws": rewardedDraws, "vanished_draws": vanishedDraws,
          "vanishing_fraction_1e-2": vanishingLoose[0], "vanishing_fraction_1e-1": vanishingLoose[1],
          "relative_norm_p10": relativeNormP10 ?? NSNull(), "relative_norm_median": relativeNormMedian ?? NSNull(),
-         "exact_value": exactValue, "exact_gradient_norm": exactGradientNorm]
+         "exact_value": exactValue, "exact_gradient_norm": exactGradientNorm,
+         "deterministic_value": deterministicValue]
     }
 }
 
@@ -148,6 +152,12 @@ public struct TrajectoryDiagnostics {
         let exactValue = exact.reduce(0) { $0 + $1.value } / Double(contexts)
         let exactNorm = exact.reduce(0) { acc, r in acc + r.gradient.reduce(0) { $0 + $1 * $1 }.squareRoot() } / Double(contexts)
         let pooledReference = exact.flatMap(\.gradient)
+        var deterministicSum = 0.0
+        for c in 0..<contexts {
+            let query = queries[c]
+            deterministicSum += lsr.setValue(candidates: GumbelTopK.topK(scoreRows[c], k: k), query: query)
+        }
+        let deterministicValue = deterministicSum / Double(contexts)
         let sampler = RolloutSampler(k: k, lsr: lsr, reward: config.reward)
         var rows = [DiagnosticRow]()
         for spec in estimators {
@@ -183,7 +193,7 @@ public struct TrajectoryDiagnostics {
                     relative.isEmpty ? 0 : Double(relative.filter { $0 <= t }.count) / Double(relative.count)
                 },
                 relativeNormP10: Self.quantile(relative, 0.1), relativeNormMedian: Self.quantile(relative, 0.5),
-                exactValue: exactValue, exactGradientNorm: exactNorm))
+                exactValue: exactValue, exactGradientNorm: exactNorm, deterministicValue: deterministicValue))
         }
         return rows
     }

@@ -12,7 +12,7 @@ struct Capg: ParsableCommand {
         writing a checkpoint: requeue and resume with --resume auto.
         """,
         subcommands: [TrainCommand.self, EvalCommand.self, RetrieveCommand.self, ExportCommand.self,
-                      VarianceCommand.self, InclusionCommand.self, CheckpointCommand.self,
+                      VarianceCommand.self, DiagnoseCommand.self, InclusionCommand.self, CheckpointCommand.self,
                       AllreduceBenchCommand.self, BenchCommand.self])
 
     /// ArgumentParser's `help` subcommand prints the root help and exits 0 for a topic that

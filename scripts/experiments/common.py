@@ -146,8 +146,11 @@ class Runner:
         self._log(f"variance {' '.join(str(a) for a in args)}  ({time.time() - t:.1f}s)")
         return rows
 
-    def train(self, experiment, name, args, mpi=True):
-        """`[mpirun -np P] capg train ... --run-dir RUNS/name`; returns (summary, metrics rows)."""
+    def train(self, experiment, name, args, mpi=True, checkpoint_every=0):
+        """`[mpirun -np P] capg train ... --run-dir RUNS/name`; returns (summary, metrics rows).
+
+        ``checkpoint_every`` > 0 keeps every checkpoint (a trajectory for `capg diagnose`);
+        the run directory is left in ``self.last_run_dir``."""
         run_dir = self.runs_dir / "train" / name
         try:  # commands run from the package root: show (and use) a relative run directory there
             run_dir = run_dir.resolve().relative_to(ROOT)
@@ -155,7 +158,9 @@ class Runner:
             pass
         launch = ["mpirun", "--oversubscribe", "--bind-to", "none", "-np", str(self.np)] if mpi else []
         cmd = (self._prefix() + launch + [self.capg, "train"] + [str(a) for a in args]
-               + ["--run-dir", str(run_dir), "--checkpoint-every", "0", "--quiet"])
+               + ["--run-dir", str(run_dir), "--checkpoint-every", str(checkpoint_every)]
+               + (["--keep-checkpoints", "100000"] if checkpoint_every else []) + ["--quiet"])
+        self.last_run_dir = run_dir
         self._record(experiment, cmd)
         stamp = run_dir / "command.json"
         if (not self.fresh and stamp.exists() and (run_dir / "summary.json").exists()
@@ -172,6 +177,40 @@ class Runner:
         summary = json.loads((run_dir / "summary.json").read_text())
         metrics = [json.loads(l) for l in (run_dir / "metrics.jsonl").read_text().splitlines() if l.strip()]
         return summary, metrics
+
+
+    def diagnose(self, experiment, paths, args):
+        """`capg diagnose PATHS ...` (JSON lines); returns the parsed rows, cached by command
+        line and by the checkpoint files' names and sizes."""
+        cmd = self._prefix() + [self.capg, "diagnose"] + [str(p) for p in paths] + [str(a) for a in args]
+        self._record(experiment, cmd)
+        files = sorted(str(f) + ":" + str(f.stat().st_size) for p in paths for f in Path(p).rglob("ckpt-*.capgckpt"))
+        key = hashlib.sha256((" ".join(cmd) + "|" + "|".join(files)).encode()).hexdigest()[:20]
+        cache = self.runs_dir / "diagnose" / f"{key}.json"
+        if cache.exists() and not self.fresh:
+            return json.loads(cache.read_text())["rows"]
+        t = time.time()
+        rows = [json.loads(l) for l in self._run(cmd).splitlines() if l.strip()]
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        cache.write_text(json.dumps({"cmd": cmd, "rows": rows, "seconds": time.time() - t}))
+        self._log(f"diagnose {' '.join(str(p) for p in paths)}  ({time.time() - t:.1f}s)")
+        return rows
+
+
+def kept_notes(page):
+    """The hand-written text of the `## Notes` section of an existing results page (up to the
+    generated "Produced by" paragraph), so that regenerating the page keeps it; a placeholder
+    when there is none."""
+    try:
+        text = Path(page).read_text()
+    except OSError:
+        return "NOTES_PLACEHOLDER"
+    start = text.find("## Notes\n\n")
+    if start < 0:
+        return "NOTES_PLACEHOLDER"
+    body = text[start + len("## Notes\n\n"):]
+    end = body.find("\n\nProduced by ")
+    return (body[:end] if end >= 0 else body).strip() or "NOTES_PLACEHOLDER"
 
 
 def eval_rows(metrics):

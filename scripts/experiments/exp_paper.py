@@ -13,7 +13,9 @@ The paper's budget is 500k gradient steps (issue 15: 5 seeds); this machine runs
 budget (`--budget STEPSxSEEDS`, default 2000x3). A V-PG run that stops on a non-finite
 gradient (the paper's "gradient overflow") is recorded as stopped, not as a failure.
 The world's distributions, the noisy LSR's σ and the prefix of the CA-PG heuristic are
-capg's readings of the issue, not verified against the authors' code (docs/paper.md).
+capg's readings of the issue; docs/paper-code-check.md lists what was checked against the
+authors' code (sizes, rates, optimizer, batch, estimators, candidate sampling match; the reward
+model, noisy LSR, ESR parametrization and evaluation differ).
 """
 import json
 import math
@@ -154,7 +156,9 @@ def markdown(summ, finals, runner, entry, steps, seeds, full):
                     "(issue 15: 5 seeds; `run.py --only paper --full`, or `--budget 500000x5`). Final values after "
                     f"{steps} steps are *not* the paper's converged numbers: read them as early-training behaviour."))
     lines.append("")
-    lines.append("World (capg's reading of issue 15, not verified against the authors' code): 1000 users and 1000 "
+    lines.append("World (capg's reading of issue 15; compared with the authors' code in docs/paper-code-check.md: "
+                 "sizes, rates, optimizer, batch, estimators and candidate sampling match, the reward model, noisy "
+                 "LSR, ESR parametrization and evaluation differ): 1000 users and 1000 "
                  "items with embeddings uniform on the unit sphere of R^10, reward Bernoulli(σ(10⟨u, v⟩)); LSR "
                  f"optimal ℓ = q, noisy ℓ = q + {NOISY_SIGMA}·ε (ε fixed per user and item), uniform (a uniform "
                  "pick from S), anti ℓ = −q; final ranking length L = 1 (the LSR picks one item). ESR: capg's two-tower "

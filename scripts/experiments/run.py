@@ -7,6 +7,11 @@
   4. realdata    MSLR-WEB sample and Open Bandit Dataset sample: value / recall / NDCG vs steps
   6. paper       the paper's world (--data paper): varying K and LSR alignment, the paper's methods and
                  learning rates; --budget STEPSxSEEDS (default 2000x3; the paper: 500000 steps, --full)
+  7. diagnostics gradient variance, cosine to the exact gradient and vanishing-credit fraction of every
+                 estimator at checkpoints along each paper method's trajectory (small paper world, N = 16,
+                 K = 4; capg diagnose); --diag-steps (default 2000)
+  8. lrsweep     per-method learning-rate sweep on the paper world (K = 10, optimal LSR); --lr-budget
+                 STEPSxSEEDS (default 1000x2)
   5. README.md   summary of what holds and what does not, with the figures
 
 Usage:
@@ -39,9 +44,12 @@ import exp_beyond  # noqa: E402
 import exp_bias  # noqa: E402
 import exp_realdata  # noqa: E402
 import exp_paper  # noqa: E402
+import exp_diagnostics  # noqa: E402
+import exp_lrsweep  # noqa: E402
 import report  # noqa: E402
 
-EXPERIMENTS = ["variance", "convergence", "bias", "realdata", "beyond", "paper"]
+EXPERIMENTS = ["variance", "convergence", "bias", "realdata", "beyond", "paper", "diagnostics", "lrsweep"]
+STANDALONE = ("paper", "diagnostics", "lrsweep")  # pages that stand alone (not summarized in README.md)
 
 
 def default_capg():
@@ -71,6 +79,10 @@ def main():
     p.add_argument("--fresh", action="store_true", help="ignore cached runs")
     p.add_argument("--budget", default="2000x3",
                    help="experiment 6 (paper): STEPSxSEEDS per cell (default 2000x3; --full uses the paper's 500000x5)")
+    p.add_argument("--diag-steps", type=int, default=exp_diagnostics.STEPS,
+                   help="experiment 7 (diagnostics): training steps per trajectory (default 2000; --full 20000)")
+    p.add_argument("--lr-budget", default="1000x2",
+                   help="experiment 8 (lrsweep): STEPSxSEEDS per (method, learning rate) (default 1000x2)")
     p.add_argument("--capg-commit", default=None,
                    help="commit the capg binary was built from, for the record (default: git HEAD at run time, "
                         "which is right only if you built from a clean HEAD)")
@@ -89,6 +101,8 @@ def main():
     if bad:
         sys.exit(f"run.py: unknown experiment(s) {bad}; choose from {EXPERIMENTS}")
     exp_paper.BUDGET = exp_paper.parse_budget(a.budget)
+    exp_diagnostics.STEPS = a.diag_steps
+    exp_lrsweep.STEPS, exp_lrsweep.SEEDS = exp_paper.parse_budget(a.lr_budget)
     ensure_matplotlib()
     os.chdir(ROOT)  # relative data paths in the recorded commands resolve from the package root
 
@@ -111,7 +125,8 @@ def main():
         print(f"== {name}", flush=True)
         t = time.time()
         mod = {"variance": exp_variance, "convergence": exp_convergence, "bias": exp_bias,
-               "realdata": exp_realdata, "beyond": exp_beyond, "paper": exp_paper}[name]
+               "realdata": exp_realdata, "beyond": exp_beyond, "paper": exp_paper,
+               "diagnostics": exp_diagnostics, "lrsweep": exp_lrsweep}[name]
         if name in ("realdata", "beyond"):
             results[name] = mod.run(runner, a.full, out, entry, data_dir)
         else:
@@ -125,8 +140,8 @@ def main():
         meta_path.write_text(json.dumps(meta, indent=2) + "\n")
     meta["seconds_this_invocation"] = round(time.time() - t_all, 1)
     meta_path.write_text(json.dumps(meta, indent=2) + "\n")
-    if any(e != "paper" for e in only):
-        report.write(out, a.full)  # the paper page stands alone (docs/results/paper.md)
+    if any(e not in STANDALONE for e in only):
+        report.write(out, a.full)  # the paper and diagnostics pages stand alone (docs/results/*.md)
     print(f"done in {time.time() - t_all:.0f}s; results in {out}")
 
 

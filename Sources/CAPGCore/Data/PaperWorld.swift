@@ -34,7 +34,9 @@ public struct PaperWorldConfig: Hashable, Sendable, Codable {
 }
 
 /// The paper's world in capg's reading (issue 15 gives the sizes and the scale, not the
-/// distributions; what follows is capg's choice, *not* verified against the authors' code):
+/// distributions; what follows is capg's choice. Compared with the authors' code in
+/// docs/paper-code-check.md: the sizes and scale match; their reward has a per-request latent
+/// and Gaussian noise, their embeddings are U[−1, 1]^d normalized):
 ///
 /// - U discrete users and N items with embeddings `u_x, v_a` uniform on the unit sphere of
 ///   R^d (a standard normal vector divided by its norm), so `⟨u_x, v_a⟩ ∈ [−1, 1]` with

@@ -21,6 +21,19 @@ public enum EstimatorKind: String, CaseIterable, Sendable, Codable {
     public var samplesWithReplacement: Bool { self == .vpgSwr || self == .top1 }
 }
 
+/// How `vpg-swr` and `top1` draw their candidates (`EstimatorKind.samplesWithReplacement`).
+/// The "SwR" of the paper names the *gradient* approximation (`Σ_k ∇ log softmax(s)_{a_k}`,
+/// `∇ log softmax(s)_a`); the authors' code (facebookresearch/early_stage_retrieval,
+/// `train_early_stage_policy_online`) samples every method's candidates by Gumbel-top-K, i.e.
+/// from the Plackett-Luce policy without replacement, and applies the SwR gradient to them.
+public enum SwRCandidates: String, CaseIterable, Sendable, Codable {
+    /// K i.i.d. draws from softmax(s), S = the distinct draws (`RolloutSampler.
+    /// sampleWithReplacement`): V-PG-SwR is then unbiased for the with-replacement policy.
+    case withReplacement = "with-replacement"
+    /// The Plackett-Luce top-K (Gumbel-top-K, as every other estimator): the authors' code.
+    case plackettLuce = "plackett-luce"
+}
+
 /// Baselines for V-PG.
 public enum BaselineKind: String, CaseIterable, Sendable, Codable {
     /// b = 0.

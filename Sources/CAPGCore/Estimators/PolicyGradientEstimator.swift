@@ -60,7 +60,8 @@ public enum EstimatorError: Error, CustomStringConvertible, Equatable {
 /// - distill: ĝ = (1/M) Σ_m (π₂(·|S_m) − softmax_{S_m}(s)) on S_m (not a policy gradient: the
 ///   on-policy distillation baseline, see `Distillation`)
 /// - vpg-swr: ĝ = (1/M) Σ_m (r_m − b_m) Σ_k ∇ log π_{a_{m,k}} = (r_m − b_m)(c_m − Kπ), with
-///   `a_{m,1..K}` i.i.d. from π = softmax(s) and `c_m` their draw counts
+///   `a_{m,1..K}` i.i.d. from π = softmax(s) and `c_m` their draw counts, or (`swrCandidates
+///   = .plackettLuce`, the authors' code) the PL prefix σ_m, c_m its indicator
 /// - top1 (CA-PG-SwR): ĝ = (1/M) Σ_m r_m (e_{a_m} − π), candidates drawn as for vpg-swr
 ///
 /// Cost per sample: O(N + K log K) for sampling plus O(N) for V-PG, top-K and threshold /
@@ -71,15 +72,21 @@ public struct PolicyGradientEstimator: Sendable {
     public var baseline: BaselineKind
     public var samples: Int
     public var sampler: RolloutSampler
+    /// Where `vpg-swr` and `top1` take their candidates from (ignored by the others).
+    public var swrCandidates: SwRCandidates
 
     public init(kind: EstimatorKind, inclusion: InclusionModelKind = .threshold, baseline: BaselineKind = .none,
-                samples: Int = 1, sampler: RolloutSampler) throws {
+                samples: Int = 1, sampler: RolloutSampler, swrCandidates: SwRCandidates = .withReplacement) throws {
         guard samples >= 1 else { throw EstimatorError.nonPositiveSamples(samples) }
         guard sampler.k >= 1 else { throw EstimatorError.nonPositiveK(sampler.k) }
         if (kind == .vpg || kind == .vpgSwr) && baseline == .loo && samples < 2 { throw EstimatorError.looNeedsTwoSamples(samples) }
         self.kind = kind; self.inclusion = inclusion; self.baseline = baseline
-        self.samples = samples; self.sampler = sampler
+        self.samples = samples; self.sampler = sampler; self.swrCandidates = swrCandidates
     }
+
+    /// Whether this estimator's rollouts are K i.i.d. draws (`vpg-swr` / `top1` with
+    /// `swrCandidates == .withReplacement`) instead of a Plackett-Luce prefix.
+    public var drawsWithReplacement: Bool { kind.samplesWithReplacement && swrCandidates == .withReplacement }
 
     /// Adds `scale · ĝ` to `gradient` (length N) for the context `query` with scores `s`.
     /// `runningBaseline` is used by `BaselineKind.mean`. Equivalent to `rollouts(...)`
@@ -172,7 +179,7 @@ public struct PolicyGradientEstimator: Sendable {
         scores s: [Double], query: Q, seed: UInt64, step: Int, queryID: Int
     ) -> [Rollout] {
         (0..<samples).map {
-            kind.samplesWithReplacement
+            drawsWithReplacement
                 ? sampler.sampleWithReplacement(scores: s, query: query, seed: seed, step: step, queryID: queryID, sample: $0)
                 : sampler.sample(scores: s, query: query, seed: seed, step: step, queryID: queryID, sample: $0)
         }

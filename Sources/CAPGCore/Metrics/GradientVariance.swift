@@ -13,6 +13,18 @@ public struct GradientMoments: Sendable {
     public var snr: Double
     /// The sample mean ḡ.
     public var mean: [Double]
+    /// Draws whose mean reward r̄ (over the draw's M rollouts) is nonzero: the draws that
+    /// have credit to assign.
+    public var rewardedDraws: Int = 0
+    /// Rewarded draws whose estimate vanished: `‖ĝ‖₂ ≤ τ·|r̄|` (`GradientVariance.isVanishing`).
+    public var vanishedDraws: Int = 0
+    /// `‖ĝ‖₂ / |r̄|` of every rewarded draw, in draw order (the vanishing test at any τ).
+    public var relativeNorms: [Double] = []
+
+    /// `vanishedDraws / rewardedDraws` (0 when no draw was rewarded).
+    public var vanishingFraction: Double {
+        rewardedDraws > 0 ? Double(vanishedDraws) / Double(rewardedDraws) : 0
+    }
 }
 
 /// Measures estimator variance by repeated independent draws at fixed parameters.
@@ -25,10 +37,35 @@ public struct GradientMoments: Sendable {
 /// which is computed exactly per draw in O(N·d) without forming the parameter gradient.
 /// Cost: `draws` estimator calls plus O(draws·N·d).
 public enum GradientVariance {
+    /// Default τ of the vanishing-credit test: the estimate's norm below 1e-3 of the reward.
+    public static let defaultVanishingThreshold = 1e-3
+
+    /// `cos(a, b) = ⟨a, b⟩ / (‖a‖ ‖b‖)`, 0 when either vector is zero. O(n).
+    public static func cosine(_ a: [Double], _ b: [Double]) -> Double {
+        precondition(a.count == b.count, "cosine of vectors of lengths \(a.count) and \(b.count)")
+        var dot = 0.0, na = 0.0, nb = 0.0
+        for i in 0..<a.count { dot += a[i] * b[i]; na += a[i] * a[i]; nb += b[i] * b[i] }
+        return (na > 0 && nb > 0) ? dot / (na.squareRoot() * nb.squareRoot()) : 0
+    }
+
+    /// Vanishing credit of one draw: the draw had a reward to assign (`r̄ ≠ 0`, the mean
+    /// reward of its rollouts) but its estimate is (numerically) zero, `‖ĝ‖₂ ≤ τ·|r̄|`.
+    /// For CA-PG this is `‖∇ log P(a ∈ S)‖ ≤ τ`: the chosen item is surely in the candidate
+    /// set (P → 1), so the reward moves nothing. Returns nil for an unrewarded draw (no
+    /// credit to vanish). O(n).
+    public static func isVanishing(gradient g: [Double], meanReward r: Double,
+                                   threshold tau: Double = defaultVanishingThreshold) -> Bool? {
+        if r == 0 { return nil }
+        var nn = 0.0
+        for v in g { nn += v * v }
+        return nn.squareRoot() <= tau * Swift.abs(r)
+    }
+
     public static func measure<Q: RankingQuery>(
         estimator: PolicyGradientEstimator, scores s: [Double], query: Q, queryID: Int, seed: UInt64,
         draws: Int, reference: [Double], user u: [Double], context x: [Double],
-        itemEmbeddings e: [Float], embeddingDim d: Int
+        itemEmbeddings e: [Float], embeddingDim d: Int,
+        vanishingThreshold: Double = defaultVanishingThreshold
     ) -> GradientMoments {
         precondition(draws >= 2, "need at least 2 draws to estimate a variance")
         let n = s.count
@@ -44,12 +81,20 @@ public enum GradientVariance {
         var all = [[Double]]()
         all.reserveCapacity(draws)
         var mean = [Double](repeating: 0, count: n)
+        var rewarded = 0, vanished = 0
+        var relative = [Double]()
         for t in 0..<draws {
             var g = [Double](repeating: 0, count: n)
             // Independent draws: the draw index plays the role of the step in the key.
-            estimator.accumulate(scores: s, query: query, seed: seed, step: t, queryID: queryID,
-                                 runningBaseline: baseline, scale: 1, into: &g)
+            let stats = estimator.accumulate(scores: s, query: query, seed: seed, step: t, queryID: queryID,
+                                             runningBaseline: baseline, scale: 1, into: &g)
             for i in 0..<n { mean[i] += g[i] / Double(draws) }
+            let rbar = stats.samples > 0 ? stats.rewardSum / Double(stats.samples) : 0
+            if let v = isVanishing(gradient: g, meanReward: rbar, threshold: vanishingThreshold) {
+                rewarded += 1
+                if v { vanished += 1 }
+                relative.append(g.reduce(0) { $0 + $1 * $1 }.squareRoot() / Swift.abs(rbar))
+            }
             all.append(g)
         }
         let uu = u.reduce(0) { $0 + $1 * $1 }
@@ -68,13 +113,14 @@ public enum GradientVariance {
             vp += dd * (uu + 1) + et.reduce(0) { $0 + $1 * $1 } * xx
         }
         vs /= Double(draws - 1); vp /= Double(draws - 1)
-        var dot = 0.0, nm = 0.0, nr = 0.0
-        for i in 0..<n { dot += mean[i] * reference[i]; nm += mean[i] * mean[i]; nr += reference[i] * reference[i] }
+        var nm = 0.0
+        for i in 0..<n { nm += mean[i] * mean[i] }
         // ‖ḡ‖² overestimates ‖E ĝ‖² by tr Cov / draws (the mean's own noise); subtract it so a
         // pure-noise estimator reads SNR ≈ 0, not 1/√draws.
         let signal = Swift.max(0, nm - vs / Double(draws))
-        let cos = (nm > 0 && nr > 0) ? dot / (nm.squareRoot() * nr.squareRoot()) : 0
+        let cos = cosine(mean, reference)
         return GradientMoments(varianceScores: vs, varianceParams: vp, cosineToReference: cos,
-                               snr: vs > 0 ? signal.squareRoot() / vs.squareRoot() : .infinity, mean: mean)
+                               snr: vs > 0 ? signal.squareRoot() / vs.squareRoot() : .infinity, mean: mean,
+                               rewardedDraws: rewarded, vanishedDraws: vanished, relativeNorms: relative)
     }
 }

@@ -68,7 +68,8 @@ public struct VarianceExperiment {
             for kind in estimators {
                 let est = try PolicyGradientEstimator(kind: kind, inclusion: config.inclusion,
                                                       baseline: kind == .vpg ? config.baseline : .none,
-                                                      samples: kind == .vpg ? config.samples : 1, sampler: sampler)
+                                                      samples: kind == .vpg ? config.samples : 1, sampler: sampler,
+                                                      swrCandidates: config.swrCandidates)
                 var acc = (vs: 0.0, vp: 0.0, cos: 0.0, snr: 0.0)
                 for (c, q) in queries.enumerated() {
                     let m = GradientVariance.measure(

@@ -45,6 +45,7 @@ extension TrainingConfig {
             }
         case "users": users = try int()
         case "lsr_optimality": lsrOptimality = try choice(LSROptimality.self)
+        case "swr_candidates": swrCandidatesSetting = try choice(SwRCandidates.self)
         case "train_file": trainFile = value
         case "test_file": testFile = value
         case "features": features = try int()

@@ -26,7 +26,12 @@ extension TrainingConfig {
         // Encoding a struct of numbers, strings and enums cannot fail.
         let data = try! JSONEncoder().encode(self)
         let object = try! JSONSerialization.jsonObject(with: data) as! [String: Any]
-        return self.data == .paper ? object : object.filter { !Self.paperOnlyKeys.contains($0.key) }
+        var kept = self.data == .paper ? object : object.filter { !Self.paperOnlyKeys.contains($0.key) }
+        // Read by vpg-swr and top1 only: left out otherwise, so other runs' hashes are unchanged.
+        // Stored only when set (its default follows `data`, which is stored), so a config
+        // round-trips and runs that never set it keep their hashes.
+        if swrCandidatesSetting == nil { kept["swr_candidates"] = nil }
+        return kept
     }
 
     /// The config as canonical JSON text (sorted keys), as stored in checkpoints.

@@ -37,6 +37,13 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     /// The paper world's LSR (`data = paper`): `optimal` (ℓ = q), `noisy` (ℓ = q + lsr_noise·ε),
     /// `uniform` (constant ℓ, the LSR picks uniformly from S) or `anti` (ℓ = −q). See `PaperWorld`.
     public var lsrOptimality = LSROptimality.optimal
+    /// `swr_candidates` as set; nil = by data (`swrCandidates`).
+    public var swrCandidatesSetting: SwRCandidates? = nil
+    /// Candidates of `vpg-swr` / `top1` (`SwRCandidates`): `swr_candidates` if set, else the
+    /// PL top-K in the paper world (as the authors' code samples) and i.i.d. draws elsewhere.
+    public var swrCandidates: SwRCandidates {
+        swrCandidatesSetting ?? (data == .paper ? .plackettLuce : .withReplacement)
+    }
     // Environment
     public var items = 10_000
     public var contextDim = 16
@@ -117,7 +124,7 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
         case data, trainFile = "train_file", testFile = "test_file", features, hidden, obdDir = "obd_dir"
         case maxLabel = "max_label", gain
         case obdTrainFraction = "obd_train_fraction", obdClickModel = "obd_click_model"
-        case users, lsrOptimality = "lsr_optimality"
+        case users, lsrOptimality = "lsr_optimality", swrCandidatesSetting = "swr_candidates"
         case items, contextDim = "context_dim", rewardScale = "reward_scale", biasMean = "bias_mean"
         case biasStd = "bias_std", lsrNoise = "lsr_noise", lsrTemperature = "lsr_temperature"
         case reward, lsrAlignment = "lsr_alignment", lsrMode = "lsr_mode", lsrLr = "lsr_lr"

@@ -76,7 +76,8 @@ public final class ShardedTrainer: TrainingEngine {
         let lsr = LateStageRanker(temperature: config.lateStageTemperature)
         let sampler = RolloutSampler(k: config.k, lsr: lsr, reward: config.reward)
         estimator = try PolicyGradientEstimator(kind: config.estimator, inclusion: config.inclusion,
-                                                baseline: config.baseline, samples: config.samples, sampler: sampler)
+                                                baseline: config.baseline, samples: config.samples, sampler: sampler,
+                                                swrCandidates: config.swrCandidates)
         evaluator = PolicyEvaluator(k: config.k, lsr: lsr, samples: config.evalSamples, seed: config.envSeed)
         parameters = Self.initialParameters(shape: fullShape, shard: shard, seed: config.seed, initScale: config.initScale)
         optimizer = config.optimizer.make(parameterCount: parameters.count, learningRate: config.lr)

@@ -99,7 +99,8 @@ public final class Trainer {
         let lsr = LateStageRanker(temperature: config.lateStageTemperature)
         let sampler = RolloutSampler(k: config.k, lsr: lsr, reward: config.reward)
         estimator = try PolicyGradientEstimator(kind: config.estimator, inclusion: config.inclusion,
-                                                baseline: config.baseline, samples: config.samples, sampler: sampler)
+                                                baseline: config.baseline, samples: config.samples, sampler: sampler,
+                                                swrCandidates: config.swrCandidates)
         evaluator = PolicyEvaluator(k: config.k, lsr: lsr, samples: config.evalSamples, seed: config.envSeed)
         parameters = task.initialParameters()
         optimizer = config.optimizer.make(parameterCount: parameters.count, learningRate: config.lr)

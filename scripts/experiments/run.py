@@ -78,7 +78,7 @@ def main():
     p.add_argument("--nice", type=int, default=10, help="niceness of every process (default 10; 0 = no nice)")
     p.add_argument("--fresh", action="store_true", help="ignore cached runs")
     p.add_argument("--budget", default="2000x3",
-                   help="experiment 6 (paper): STEPSxSEEDS per cell (default 2000x3; --full uses the paper's 500000x5)")
+                   help="experiment 6 (paper): STEPSxSEEDS per cell (default 2000x3; --full: 500000x10, the paper's steps with issue 15's >= 10 seeds)")
     p.add_argument("--diag-steps", type=int, default=exp_diagnostics.STEPS,
                    help="experiment 7 (diagnostics): training steps per trajectory (default 2000; --full 20000)")
     p.add_argument("--lr-budget", default="1000x2",

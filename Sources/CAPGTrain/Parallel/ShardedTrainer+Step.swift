@@ -209,20 +209,32 @@ extension ShardedTrainer {
     /// doubles), the Newton rounds of `ThresholdDriver` (5 doubles per query per round), the
     /// ψ rescue where needed, then each shard's gradient entries. The solve starts from the
     /// first rollout's K-th arrival time, as the single-process estimator does.
+    ///
+    /// Local work per query: one vectorized exp per item to build the shard's hot/cold split
+    /// (`ThresholdShardRow`, whose weight sum is the sum-reduce's term), O(#hot) exps per
+    /// Newton round, one more vectorized exp per item for the gradient — as the
+    /// single-process `ThresholdInclusion.fastGradients`, rather than 2–3 libm exps per item
+    /// per round.
     private func estimateThreshold(_ c: ShardedChunk, _ d: ShardedRollouts, perSample: Double, into g: inout [[Double]]) throws {
         let active = (0..<c.count).filter { qi in d.rollouts[qi].contains { $0.reward != 0 } }
         if active.isEmpty { return }
         let rows = active.map { c.rows[$0] }
         var shifts = try ShardedLogSumExp.localMaxima(rows: rows, shard: shard)
         allreduceMax(&shifts, grid.items)
-        var sums = try ShardedLogSumExp.localSums(rows: rows, shard: shard, shifts: shifts)
-        allreduceSum(&sums, grid.items)
         let hints: [Double?] = active.enumerated().map { (i, qi) in d.rollouts[qi].first?.kthPerturbedScore.map { shifts[i] - $0 } }
+        var workspace = ThresholdShardWorkspace()
+        var local = try rows.indices.map {
+            try ShardedThresholdInclusion.prepareRow(scores: rows[$0], shard: shard, shift: shifts[$0], k: config.k,
+                                                     logHint: hints[$0], workspace: &workspace)
+        }
+        var sums = local.map(\.localSumWeights)
+        allreduceSum(&sums, grid.items)
         var driver = ThresholdDriver(k: config.k, itemCount: config.items, logSumWeights: sums.map { Foundation.log($0) },
                                      logHints: hints)
         while !driver.isFinished {
-            var payload = try ShardedThresholdInclusion.localMomentsPayload(rows: rows, shard: shard, shifts: shifts,
-                                                                            points: driver.evaluationPoints)
+            var payload = try ShardedThresholdInclusion.localMomentsPayload(rows: &local, scores: rows, shard: shard,
+                                                                            points: driver.evaluationPoints,
+                                                                            workspace: &workspace)
             allreduceSum(&payload, grid.items)
             try driver.step(ThresholdMoments.unpack(payload))
         }
@@ -248,7 +260,8 @@ extension ShardedTrainer {
             }
             if g[qi].isEmpty { g[qi] = [Double](repeating: 0, count: shard.count) }
             try ShardedThresholdInclusion.accumulateShardGradient(
-                chosen: chosen, scores: rows[i], shard: shard, shift: shifts[i], solution: solutions[i], psi: psi[i], into: &g[qi])
+                chosen: chosen, scores: rows[i], row: local[i], shard: shard, solution: solutions[i], psi: psi[i],
+                workspace: &workspace, into: &g[qi])
         }
     }
 

@@ -103,9 +103,10 @@ extension ShardedTrainer {
         do {
             while start < evalIDs.count {
                 let end = min(start + evaluationChunk, evalIDs.count)
-                let c = forward(Array(evalIDs[start..<end]), evaluation: true)
+                var c = forward(Array(evalIDs[start..<end]), evaluation: true, buffers: &stepBuffers)
                 total = total + (try evaluationSums(rows: c.rows, queries: c.queries, ids: c.ids,
                                                     favourites: Array(evalFavourites[start..<end])))
+                stepBuffers.recycle(&c)
                 start = end
             }
         } catch {

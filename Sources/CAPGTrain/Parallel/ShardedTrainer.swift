@@ -60,6 +60,9 @@ public final class ShardedTrainer: TrainingEngine {
     /// Bytes this rank sent in collectives during the last step (measured at the communicator
     /// calls as the payload it contributed).
     public internal(set) var lastStepCommBytes = 0
+    /// The step's large buffers, reused across chunks, steps and evaluations
+    /// (`ShardedStepBuffers`).
+    var stepBuffers = ShardedStepBuffers()
     public var commBytesPerStep: Int { lastStepCommBytes }
 
     public init(config: TrainingConfig, world: any Communicator) throws {

@@ -249,6 +249,8 @@ public struct ThresholdDriver: Sendable {
 /// 5 doubles sum-reduced), then `accumulateShardGradient` (local; the chosen items' raw
 /// scores come with the merged candidates). Only when every ψ underflows
 /// (`needsPsiRescue`) one more max + sum reduction forms `ψ_j/Σψ` in the log domain.
+/// These are the exact (log-domain) kernels, 2 exps per item per round;
+/// `ThresholdShardRow` runs the same phases with a hot/cold split and falls back to them.
 public enum ShardedThresholdInclusion {
     static let ln2 = Foundation.log(2.0)
 

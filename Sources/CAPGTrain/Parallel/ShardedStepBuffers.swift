@@ -2,7 +2,8 @@ import CAPGCore
 import CAPGParallel
 
 /// The memory an item-sharded step works in, the twin of `StepBuffers`: the trainer owns one
-/// and reuses it across chunks and steps, so a step neither allocates nor page-faults its
+/// and reuses it across chunks and steps (the peak is the one chunk's buffers the memory
+/// estimate counts, `MemoryFootprint`), so a step neither allocates nor page-faults its
 /// large arrays. (Fresh multi-MB arrays are mapped anew by malloc and cost a zeroed page per
 /// 4 KiB on first touch: ≈ 3 GB per step at N = 10⁶, S = 2, B = 256, measured at about a
 /// third of the step before this reuse.)

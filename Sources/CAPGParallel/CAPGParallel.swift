@@ -17,6 +17,7 @@
 /// | `ShardedLogSumExp.localMax` (row minus σ)      | max                     | 1                 |
 /// | `ShardedLogSumExp.localSum` (row minus σ)      | sum                     | 1                 |
 /// | threshold: `ShardedThresholdInclusion.localMoments`, I rounds | sum, I times | 5        |
+/// | (or the same rounds from a `ThresholdShardRow`: hot/cold split, O(#hot) work per round) | | |
 /// | threshold ψ rescue (only if every ψ underflows) | max, then sum          | 1 + 1             |
 /// | `accumulateShardGradient` (all estimators)     | none                    | —                 |
 ///
@@ -49,6 +50,12 @@
 /// try ShardedThresholdInclusion.accumulateShardGradient(chosen: [(a, s_a, scale)], scores: s, shard: shard,
 ///     shift: m, solution: driver.solutions[0]!, into: &g)       // g: this shard's n_s entries
 /// ```
+///
+/// The trainer runs the threshold phases through `ThresholdShardRow` (`prepareRow`, whose
+/// weight sum is the `localSum` term; `localMomentsPayload(rows:…)`;
+/// `accumulateShardGradient(…row:…)`): the same reductions and results to rounding, with
+/// one vectorized exp per item to split and O(#hot) exps per round, as the single-process
+/// `ThresholdInclusion.fastGradients`.
 ///
 /// Exactness: the sampler's output is bitwise the full-row `GumbelTopK.sampleWithKey`; the
 /// gradients equal the full-row CAPGCore functions to ≈ 1e-12 relative (tested at 1e-9)

@@ -249,6 +249,8 @@ public struct ThresholdDriver: Sendable {
 /// 5 doubles sum-reduced), then `accumulateShardGradient` (local; the chosen items' raw
 /// scores come with the merged candidates). Only when every ψ underflows
 /// (`needsPsiRescue`) one more max + sum reduction forms `ψ_j/Σψ` in the log domain.
+/// These are the exact (log-domain) kernels, 2 exps per item per round;
+/// `ThresholdShardRow` runs the same phases with a hot/cold split and falls back to them.
 public enum ShardedThresholdInclusion {
     static let ln2 = Foundation.log(2.0)
 
@@ -336,18 +338,7 @@ public enum ShardedThresholdInclusion {
         if solution.isTrivial { return [Double](repeating: 0, count: chosen.count) }
         let tau = solution.logT
         let norm = psi ?? PsiNormalization(solution)
-        var coefficient = 0.0
-        var logP: [Double] = []
-        logP.reserveCapacity(chosen.count)
-        for (item, score, scale) in chosen {
-            let logXa = score - m + tau
-            let phi = ThresholdInclusion.phi(Foundation.exp(logXa))
-            if phi > 0 && norm.sum > 0 {
-                coefficient += scale * phi
-                if shard.contains(item) { gradient[item - shard.lo] += scale * phi }
-            }
-            logP.append(ThresholdInclusion.logInclusion(logX: logXa))
-        }
+        let (coefficient, logP) = chosenTerms(chosen, shard: shard, shift: m, logT: tau, norm: norm, into: &gradient)
         if coefficient != 0 {
             // −C ψ_j / Σψ, with ψ_j = e^{log x_j − x_j − logShift} (0 once x_j ≥ 746 when unshifted).
             let c = coefficient / norm.sum
@@ -360,5 +351,27 @@ public enum ShardedThresholdInclusion {
             }
         }
         return logP
+    }
+
+    /// The chosen items' part of the gradient: adds `scale_c φ(x_{a_c})` at `a_c` when it is
+    /// a local item, and returns `C = Σ_c scale_c φ(x_{a_c})` (the `ψ_j/Σψ` term's weight)
+    /// and `log P(a_c ∈ S)` per chosen item. O(#chosen).
+    static func chosenTerms(_ chosen: [(item: Int, score: Double, scale: Double)], shard: ItemShard, shift m: Double,
+                            logT tau: Double, norm: PsiNormalization, into gradient: inout [Double])
+        -> (coefficient: Double, logP: [Double])
+    {
+        var coefficient = 0.0
+        var logP: [Double] = []
+        logP.reserveCapacity(chosen.count)
+        for (item, score, scale) in chosen {
+            let logXa = score - m + tau
+            let phi = ThresholdInclusion.phi(Foundation.exp(logXa))
+            if phi > 0 && norm.sum > 0 {
+                coefficient += scale * phi
+                if shard.contains(item) { gradient[item - shard.lo] += scale * phi }
+            }
+            logP.append(ThresholdInclusion.logInclusion(logX: logXa))
+        }
+        return (coefficient, logP)
     }
 }

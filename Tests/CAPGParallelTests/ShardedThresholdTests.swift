@@ -1,5 +1,6 @@
 import CAPGCore
 @testable import CAPGParallel
+import Foundation
 import XCTest
 
 final class ShardedThresholdTests: XCTestCase {
@@ -11,9 +12,12 @@ final class ShardedThresholdTests: XCTestCase {
 
     /// The whole sharded CA-PG/threshold protocol for a chunk of rows (same N) with the
     /// reductions done in-process: partition (max, sum), driver with summed moments, optional
-    /// ψ rescue (max, sum), local gradients concatenated.
+    /// ψ rescue (max, sum), local gradients concatenated. `linear`: the trainer's path
+    /// through `ThresholdShardRow` (hot/cold split per shard, falling back to the exact
+    /// kernels where a weight underflows) instead of the exact kernels throughout.
     func sharded(rows: [[Double]], k: Int, shardCount: Int, chosen: [[(item: Int, scale: Double)]],
-                 hints: [Double?]?) throws -> Outcome {
+                 hints: [Double?]?, linear: Bool = false) throws -> Outcome {
+        if linear { return try shardedLinear(rows: rows, k: k, shardCount: shardCount, chosen: chosen, hints: hints) }
         let split = rows.map { SplitRow($0, shardCount: shardCount) }
         // The partitions of the chunk through the batch payloads (one max-, one sum-reduce).
         var maxPayload = [Double](repeating: -.infinity, count: rows.count)
@@ -73,6 +77,67 @@ final class ShardedThresholdTests: XCTestCase {
         return out
     }
 
+    /// `sharded(…linear: true)`: as the trainer runs it (`ShardedTrainer.estimateThreshold`).
+    func shardedLinear(rows: [[Double]], k: Int, shardCount: Int, chosen: [[(item: Int, scale: Double)]],
+                       hints: [Double?]?) throws -> Outcome {
+        let split = rows.map { SplitRow($0, shardCount: shardCount) }
+        let shards = split[0].shards
+        var maxima = [Double](repeating: -.infinity, count: rows.count)
+        for sIdx in 0..<shardCount {
+            let local = try ShardedLogSumExp.localMaxima(rows: split.map { $0.parts[sIdx] }, shard: shards[sIdx])
+            for q in rows.indices { maxima[q] = Swift.max(maxima[q], local[q]) }
+        }
+        var workspaces = [ThresholdShardWorkspace](repeating: ThresholdShardWorkspace(), count: shardCount)
+        var states = try (0..<shardCount).map { sIdx in
+            try rows.indices.map { q in
+                try ShardedThresholdInclusion.prepareRow(scores: split[q].parts[sIdx], shard: shards[sIdx], shift: maxima[q],
+                                                         k: k, logHint: hints?[q] ?? nil, workspace: &workspaces[sIdx])
+            }
+        }
+        let logSumW = rows.indices.map { q in Foundation.log(states.reduce(0) { $0 + $1[q].localSumWeights }) }
+        var driver = ThresholdDriver(k: k, itemCount: rows[0].count, logSumWeights: logSumW, logHints: hints)
+        var rounds = 0
+        while !driver.isFinished {
+            let points = driver.evaluationPoints
+            var reduced = [Double](repeating: 0, count: ThresholdMoments.packedWidth * rows.count)
+            for sIdx in 0..<shardCount {
+                let payload = try ShardedThresholdInclusion.localMomentsPayload(
+                    rows: &states[sIdx], scores: split.map { $0.parts[sIdx] }, shard: shards[sIdx], points: points,
+                    workspace: &workspaces[sIdx])
+                for (i, v) in payload.enumerated() { reduced[i] += v }
+            }
+            try driver.step(ThresholdMoments.unpack(reduced))
+            rounds += 1
+            XCTAssertLessThanOrEqual(rounds, 101)
+        }
+        let solutions = driver.solutions.map { $0! }
+        var out = Outcome(gradients: [], logP: [], solutions: solutions)
+        for q in rows.indices {
+            let row = split[q], sol = solutions[q], m = maxima[q]
+            var psi: PsiNormalization? = nil
+            if sol.needsPsiRescue {
+                let shift = try zip(row.parts, row.shards).map {
+                    try ShardedThresholdInclusion.localLogPsiMax(scores: $0, shard: $1, shift: m, logT: sol.logT)
+                }.reduce(-Double.infinity) { Swift.max($0, $1) }
+                let sum = try zip(row.parts, row.shards).map {
+                    try ShardedThresholdInclusion.localPsiSum(scores: $0, shard: $1, shift: m, logT: sol.logT, logShift: shift)
+                }.reduce(0, +)
+                psi = PsiNormalization(logShift: shift, sum: sum)
+            }
+            var g = row.zeroGradients()
+            let withScores = chosen[q].map { (item: $0.item, score: rows[q][$0.item], scale: $0.scale) }
+            var logP: [Double] = []
+            for sIdx in row.shards.indices {
+                logP = try ShardedThresholdInclusion.accumulateShardGradient(
+                    chosen: withScores, scores: row.parts[sIdx], row: states[sIdx][q], shard: row.shards[sIdx],
+                    solution: sol, psi: psi, workspace: &workspaces[sIdx], into: &g[sIdx])
+            }
+            out.gradients.append(Array(g.joined()))
+            out.logP.append(logP)
+        }
+        return out
+    }
+
     func full(_ s: [Double], k: Int, chosen: [(item: Int, scale: Double)]) -> ([Double], [Double]) {
         var g = [Double](repeating: 0, count: s.count)
         let lp = ThresholdInclusion().accumulateLogProbabilityGradients(of: chosen, scores: s, k: k, into: &g)
@@ -124,8 +189,8 @@ final class ShardedThresholdTests: XCTestCase {
     func assertMatches(_ rows: [[Double]], k: Int, chosen: [[(item: Int, scale: Double)]], hints: [Double?]?,
                        _ label: String, compareWithCore: Bool = true, file: StaticString = #filePath,
                        line: UInt = #line) throws {
-        for shardCount in 1...4 {
-            let got = try sharded(rows: rows, k: k, shardCount: shardCount, chosen: chosen, hints: hints)
+        for (shardCount, linear) in (1...4).flatMap({ s in [(s, false), (s, true)] }) {
+            let got = try sharded(rows: rows, k: k, shardCount: shardCount, chosen: chosen, hints: hints, linear: linear)
             for q in rows.indices {
                 let reference = oracle(rows[q], k: k, chosen: chosen[q])
                 var references = [("oracle", reference.gradient, reference.logP)]
@@ -137,7 +202,8 @@ final class ShardedThresholdTests: XCTestCase {
                 XCTAssertLessThanOrEqual(got.solutions[q].iterations, 20, "\(label) q=\(q)", file: file, line: line)
                 for (name, g, lp) in references {
                     let err = relativeError(got.gradients[q], g)
-                    XCTAssertLessThanOrEqual(err, 1e-9, "\(label) q=\(q) S=\(shardCount) vs \(name)", file: file, line: line)
+                    XCTAssertLessThanOrEqual(err, 1e-9, "\(label) q=\(q) S=\(shardCount) linear=\(linear) vs \(name)",
+                                             file: file, line: line)
                     for (a, b) in zip(got.logP[q], lp) {
                         XCTAssertLessThanOrEqual(Swift.abs(a - b), 1e-9 * Swift.max(1, Swift.abs(b)),
                                                  "\(label) log P vs \(name)", file: file, line: line)
@@ -254,5 +320,27 @@ extension ShardedThresholdTests {
         print("threshold rounds with the Gumbel hint: mean \(mean), max \(rounds.max()!)")
         XCTAssertLessThanOrEqual(mean, 6)
         XCTAssertLessThanOrEqual(rounds.max()!, 10)
+    }
+}
+
+extension ShardedThresholdTests {
+    /// The trainer's linear path on ordinary rows: every shard takes the split (few hot
+    /// items), a start far below the root makes the rounds re-split, and the result still
+    /// matches the exact kernels and the oracle.
+    func testLinearRowsSplitAndResplit() throws {
+        let n = 3000, k = 20
+        let s = testScores(n, seed: 77, scale: 3)
+        let shard = try ItemShard(itemCount: n, shardCount: 2, index: 1)
+        var workspace = ThresholdShardWorkspace()
+        let row = try ShardedThresholdInclusion.prepareRow(scores: Array(s[shard.range]), shard: shard, shift: s.max()!,
+                                                           k: k, logHint: nil, workspace: &workspace)
+        XCTAssert(row.isLinear)
+        XCTAssertLessThan(row.hotItems.count, n / 10)
+        let chosen = [[(item: 5, scale: 1.0), (item: 2999, scale: 0.5)]]
+        let linear = try sharded(rows: [s], k: k, shardCount: 2, chosen: chosen, hints: nil, linear: true)
+        let exact = try sharded(rows: [s], k: k, shardCount: 2, chosen: chosen, hints: nil)
+        XCTAssertLessThanOrEqual(relativeError(linear.gradients[0], exact.gradients[0]), 1e-12)
+        XCTAssertLessThanOrEqual(Swift.abs(linear.solutions[0].logT - exact.solutions[0].logT), 1e-12)
+        try assertMatches([s], k: k, chosen: chosen, hints: nil, "resplit")
     }
 }

@@ -153,34 +153,13 @@ public struct ThresholdInclusion: InclusionModel {
         return out
     }
 
-    /// Items with `x_i = w_i t ≤ coldCut` for every t the solver visits are "cold": their
-    /// terms enter through the moments `S_m = Σ_cold w_i^m`, m = 1…8, since
-    ///
-    ///   Σ_cold (1 − e^{−x_i}) = Σ_{m=1}^{8} (−1)^{m+1} t^m S_m / m!  + R₁,  |R₁| ≤ Σ x_i⁹/9!,
-    ///   Σ_cold x_i e^{−x_i}   = Σ_{m=1}^{8} (−1)^{m−1} t^m S_m / (m−1)! + R₂, |R₂| ≤ Σ x_i⁹/8!,
-    ///
-    /// so with x ≤ 0.05 the truncation is ≤ 5.4e-18 per item in h (below the rounding of the
-    /// exact terms) and ≤ 4.9e-17 per item in the Newton slope (which only steers the step).
-    @usableFromInline static let coldCut = 0.05
-    /// The hot/cold split is made for `t ≤ splitFactor · t_start`; a Newton iterate beyond
-    /// that bound re-splits (one more pass over the stored weights, no exps).
-    @usableFromInline static let splitFactor = 1.5
-
-    /// `e^{−x}` for `0 ≤ x ≤ coldCut` by its degree-8 Taylor polynomial: truncation
-    /// `x⁹/9! ≤ 5.4e-18`, i.e. within one ulp of the correctly rounded value.
-    @inline(__always)
-    static func coldExpNeg(_ x: Double) -> Double {
-        1 - x * (1 - x * (0.5 - x * (1.0 / 6 - x * (1.0 / 24 - x * (1.0 / 120 - x * (1.0 / 720
-            - x * (1.0 / 5040 - x * (1.0 / 40320))))))))
-    }
-
     /// The same solve and gradient in the linear domain, for the common case where no weight
     /// underflows (`s_i − max s > −700` for all i); returns nil otherwise so the log-domain
     /// path handles it. Passes over N:
     ///
     /// 1. `w_i = e^{s_i − max s}` (one exp per item) and `Σ w`;
-    /// 2. the hot/cold split for `t ≤ T = 1.5 t₀` (t₀ = max(hint, K/Σw)): the moments
-    ///    `S_1…S_8` of the cold weights (`w_i T ≤ 0.05`) and the list of hot items;
+    /// 2. the hot/cold split (`ThresholdHotCold`) for `t ≤ T = 1.5 t₀` (t₀ = max(hint, K/Σw)):
+    ///    the moments `S_1…S_8` of the cold weights (`w_i T ≤ 0.05`) and the list of hot items;
     /// 3. Newton on `τ = log t` from `log t₀` within the bracket `[log(K/Σw), ∞)` (where
     ///    `h ≤ 0` at the left end since `1 − e^{−x} ≤ x`), bisecting when a step leaves it;
     ///    each iteration costs O(#hot) exps plus O(1) for the cold moments, until
@@ -215,20 +194,16 @@ public struct ThresholdInclusion: InclusionModel {
         if let hint, hint.isFinite, hint > tLow { tStart = hint }
         let hotBuffer = UnsafeMutablePointer<Int32>.allocate(capacity: n)
         defer { hotBuffer.deallocate() }
-        var hotCount = 0
-        var moments = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
-        var splitBound = 0.0
-        func split(_ t: Double) {
-            splitBound = splitFactor * t
-            (hotCount, moments) = splitMoments(w: w, n: n, cut: coldCut / splitBound, hot: hotBuffer)
+        func split(_ t: Double) -> ThresholdHotCold {
+            ThresholdHotCold(weights: w, count: n, bound: ThresholdHotCold.splitFactor * t, hot: hotBuffer)
         }
-        split(tStart)
+        var hotCold = split(tStart)
         // h(t) = Σ(1 − e^{−w_i t}) − K and t·h'(t) = Σ w_i t e^{−w_i t}.
         func evaluate(_ t: Double) -> (h: Double, slopeT: Double) {
-            if t > splitBound { split(t) }
+            if t > hotCold.bound { hotCold = split(t) }
             var sum = 0.0, slope = 0.0
             do {
-                for h in 0..<hotCount {
+                for h in 0..<hotCold.hotCount {
                     let x = w[Int(hotBuffer[h])] * t
                     let ei = Foundation.exp(-x)
                     // 1 − e^{−x} has absolute error ~1e-16 per term (what the sum needs);
@@ -237,12 +212,9 @@ public struct ThresholdInclusion: InclusionModel {
                     slope += x * ei
                 }
             }
-            let (m1, m2, m3, m4, m5, m6, m7, m8) = moments
-            let t2 = t * t, t3 = t2 * t, t4 = t2 * t2
-            let a1 = t * m1, a2 = t2 * m2, a3 = t3 * m3, a4 = t4 * m4
-            let a5 = t4 * t * m5, a6 = t4 * t2 * m6, a7 = t4 * t3 * m7, a8 = t4 * t4 * m8
-            sum += a1 - a2 / 2 + a3 / 6 - a4 / 24 + a5 / 120 - a6 / 720 + a7 / 5040 - a8 / 40320
-            slope += a1 - a2 + a3 / 2 - a4 / 6 + a5 / 24 - a6 / 120 + a7 / 720 - a8 / 5040
+            let cold = hotCold.coldSums(at: t)
+            sum += cold.mass
+            slope += cold.slope
             return (sum - kd, slope)
         }
         var lo = Foundation.log(tLow), hi = Double.infinity
@@ -274,7 +246,7 @@ public struct ThresholdInclusion: InclusionModel {
             if done { break }
         }
         let t = Foundation.exp(tau)
-        if t > splitBound { split(t) }
+        if t > hotCold.bound { hotCold = split(t) }
         let sumPsi = last.slopeT
         var coefficient = 0.0
         var logP: [Double] = []
@@ -289,42 +261,10 @@ public struct ThresholdInclusion: InclusionModel {
             logP.append(xa < 1e-300 ? Foundation.log(xa) : Foundation.log(-Foundation.expm1(-xa)))
         }
         if coefficient != 0 {
-            let c = coefficient * t / sumPsi
-            let cut = coldCut / splitBound
-            // Cold items by the polynomial (branch-free; hot ones get 0 here) …
-            for j in 0..<n {
-                let wj = w[j]
-                let e = wj > cut ? 0 : coldExpNeg(wj * t)
-                gradient[j] -= c * wj * e
-            }
-            // … and the hot ones with an exact exp.
-            for h in 0..<hotCount {
-                let j = Int(hotBuffer[h])
-                let wj = w[j]
-                gradient[j] -= c * wj * Foundation.exp(-wj * t)
-            }
+            hotCold.subtractDecay(scale: coefficient * t / sumPsi, t: t, weights: w, count: n,
+                                  hot: UnsafeBufferPointer(start: hotBuffer, count: hotCold.hotCount),
+                                  from: gradient.baseAddress!)
         }
         return logP
-    }
-
-    /// Splits the weights at `cut`: writes the indices of the hot ones (`w_i > cut`) to
-    /// `hot` and returns their count and the moments `S_1…S_8` of the cold ones. One
-    /// branch-free pass, no calls (so the eight accumulators stay in registers).
-    @inline(__always)
-    static func splitMoments(w: UnsafePointer<Double>, n: Int, cut: Double, hot: UnsafeMutablePointer<Int32>)
-        -> (Int, (Double, Double, Double, Double, Double, Double, Double, Double))
-    {
-        var count = 0
-        var m1 = 0.0, m2 = 0.0, m3 = 0.0, m4 = 0.0, m5 = 0.0, m6 = 0.0, m7 = 0.0, m8 = 0.0
-        for i in 0..<n {
-            let wi = w[i]
-            let isHot = wi > cut
-            hot[count] = Int32(truncatingIfNeeded: i)
-            count += isHot ? 1 : 0
-            let v = isHot ? 0 : wi
-            let v2 = v * v, v3 = v2 * v, v4 = v2 * v2
-            m1 += v; m2 += v2; m3 += v3; m4 += v4; m5 += v4 * v; m6 += v4 * v2; m7 += v4 * v3; m8 += v4 * v4
-        }
-        return (count, (m1, m2, m3, m4, m5, m6, m7, m8))
     }
 }

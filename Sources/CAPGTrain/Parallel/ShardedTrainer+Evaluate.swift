@@ -100,12 +100,16 @@ extension ShardedTrainer {
     public func evaluate() -> StepMetrics.Evaluation {
         var total = EvaluationSums()
         var start = 0
+        // Buffers of its own, freed on return (not the step's: the memory estimate counts the
+        // evaluation chunk as transient, next to the training chunk's buffers).
+        var buffers = ShardedStepBuffers()
         do {
             while start < evalIDs.count {
                 let end = min(start + evaluationChunk, evalIDs.count)
-                let c = forward(Array(evalIDs[start..<end]), evaluation: true)
+                var c = forward(Array(evalIDs[start..<end]), evaluation: true, buffers: &buffers)
                 total = total + (try evaluationSums(rows: c.rows, queries: c.queries, ids: c.ids,
                                                     favourites: Array(evalFavourites[start..<end])))
+                buffers.recycle(&c)
                 start = end
             }
         } catch {

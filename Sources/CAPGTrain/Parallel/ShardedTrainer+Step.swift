@@ -34,25 +34,31 @@ extension ShardedTrainer {
         lastStepCommBytes = 0
         let ids = groupBatch(step: step)
         let chunk = Self.queryChunk(config: config, shardItems: shard.count, localQueries: ids.count)
-        var gradient = [Float](repeating: 0, count: parameters.count)
+        // The buffers are lent to this step and handed back when it succeeds (a step that
+        // throws ends the run; the next one, if any, would start from fresh buffers).
+        var buffers = ShardedStepBuffers()
+        swap(&buffers, &stepBuffers)
+        ShardedStepBuffers.zero(&buffers.gradient, count: parameters.count)
         var rewardSum = 0.0, sampleCount = 0.0
         var start = 0
         while start < ids.count {
-            let c = forward(Array(ids[start..<min(start + chunk, ids.count)]), evaluation: false)
+            var c = forward(Array(ids[start..<min(start + chunk, ids.count)]), evaluation: false, buffers: &buffers)
             let drawn = try rollouts(c)
-            let g = try estimate(c, drawn)
-            backward(c, scoreGradient: g, into: &gradient)
+            try estimate(c, drawn, buffers: &buffers)
+            backward(c, scoreGradient: buffers.scoreGradient, into: &buffers.gradient)
             for rs in drawn.rollouts { for r in rs { rewardSum += r.reward; sampleCount += 1 } }
+            buffers.recycle(&c)
             start += chunk
         }
         let t1 = Date()
-        let norm2 = reduce(&gradient)
+        let norm2 = reduce(&buffers.gradient)
         // Metric sums: the rollouts are replicated inside a group, so shard 0 alone counts them.
         let counts = grid.shard == 0
         var sums = [counts ? rewardSum : 0, counts ? sampleCount : 0, localStopRequest() ? 1 : 0, norm2]
         allreduceSum(&sums, grid.world)
         let t2 = Date()
-        optimizer.ascend(parameters: &parameters, gradient: gradient)
+        optimizer.ascend(parameters: &parameters, gradient: buffers.gradient)
+        stepBuffers = buffers
         let mean = sums[0] / max(sums[1], 1)
         runningBaseline = step == 0 ? mean : config.baselineDecay * runningBaseline + (1 - config.baselineDecay) * mean
         let t3 = Date()
@@ -76,24 +82,35 @@ extension ShardedTrainer {
         return max(1, min(localQueries, (256 << 20) / max(1, 24 * shardItems)))
     }
 
-    /// **Forward.** `U = X Wᵀ`, `S_s = U E_sᵀ + b_s` for a chunk (two GEMMs), rows widened to
-    /// Double once. O(c·(dx·d + n_s·d)).
-    func forward(_ ids: [Int], evaluation: Bool) -> ShardedChunk {
+    /// **Forward.** `U = X Wᵀ`, `S_s = U E_sᵀ + b_s` for a chunk (two GEMMs) into
+    /// `buffers.scores`, rows widened to Double once into rows taken from `buffers` (give them
+    /// back with `buffers.recycle`). O(c·(dx·d + n_s·d)).
+    func forward(_ ids: [Int], evaluation: Bool, buffers: inout ShardedStepBuffers) -> ShardedChunk {
         let c = ids.count, ns = shard.count, d = config.dim, dx = config.contextDim
         let queries = ids.map { environment.query(id: $0, evaluation: evaluation) }
         var x = [Float](repeating: 0, count: c * dx), u = [Float](repeating: 0, count: c * d)
         for (r, q) in queries.enumerated() { for j in 0..<dx { x[r * dx + j] = Float(q.context[j]) } }
-        var scores = [Float](repeating: 0, count: c * ns)
+        ShardedStepBuffers.reserve(&buffers.scores, count: c * ns)
         parameters.withUnsafeBufferPointer { p in
             x.withUnsafeBufferPointer { xb in
                 u.withUnsafeMutableBufferPointer { ub in
-                    scores.withUnsafeMutableBufferPointer { sb in
+                    buffers.scores.withUnsafeMutableBufferPointer { sb in
                         esr.forward(parameters: p, contexts: xb, batch: c, user: ub, scores: sb)
                     }
                 }
             }
         }
-        let rows = (0..<c).map { r in (0..<ns).map { Double(scores[r * ns + $0]) } }
+        var rows: [[Double]] = []
+        rows.reserveCapacity(c)
+        buffers.scores.withUnsafeBufferPointer { sb in
+            for r in 0..<c {
+                var row = buffers.takeRow(ns)
+                row.withUnsafeMutableBufferPointer { out in
+                    for j in 0..<ns { out[j] = Double(sb[r * ns + j]) }
+                }
+                rows.append(row)
+            }
+        }
         return ShardedChunk(ids: ids, queries: queries, contexts: x, user: u, rows: rows)
     }
 
@@ -126,14 +143,16 @@ extension ShardedTrainer {
         return ShardedRollouts(samples: samples, rollouts: drawn)
     }
 
-    /// **Estimate.** `∂J/∂s` for the shard's items of every query of the chunk (c × n_s
-    /// floats, the scale 1/B of the global batch included), with the estimator's sums over all
-    /// N items reduced inside the item group, batched over the chunk.
-    func estimate(_ c: ShardedChunk, _ d: ShardedRollouts) throws -> [Float] {
+    /// **Estimate.** `∂J/∂s` for the shard's items of every query of the chunk into
+    /// `buffers.scoreGradient` (c × n_s floats, the scale 1/B of the global batch included),
+    /// with the estimator's sums over all N items reduced inside the item group, batched over
+    /// the chunk.
+    func estimate(_ c: ShardedChunk, _ d: ShardedRollouts, buffers: inout ShardedStepBuffers) throws {
         let ns = shard.count, m = config.samples
         let perSample = 1 / Double(config.batchSize) / Double(m)
+        // Double rows per query (empty: no gradient), zeros from the buffers' spares.
         var g = [[Double]](repeating: [], count: c.count)
-        func row(_ qi: Int) -> Int { if g[qi].isEmpty { g[qi] = [Double](repeating: 0, count: ns) }; return qi }
+        func row(_ qi: Int) -> Int { if g[qi].isEmpty { g[qi] = buffers.takeGradientRow(ns) }; return qi }
         switch estimator.kind {
         case .vpg, .topk:
             // (query, sample, weight) with a nonzero weight; the tail partition excludes σ.
@@ -186,22 +205,36 @@ extension ShardedTrainer {
                 }
             }
         case .capg:
-            try estimateThreshold(c, d, perSample: perSample, into: &g)
+            try estimateThreshold(c, d, perSample: perSample, buffers: &buffers, into: &g)
         case .vpgSwr, .top1:
             // `TrainingConfig.validate` refuses these with item_shards > 1; reaching here is a bug.
             throw ConfigError.invalid("estimator \(estimator.kind.rawValue) is not implemented with item_shards > 1; use item_shards 1")
         }
-        var out = [Float](repeating: 0, count: c.count * ns)
-        for qi in 0..<c.count where !g[qi].isEmpty {
-            var bad = false
-            for j in 0..<ns {
-                let v = Float(g[qi][j])
-                out[qi * ns + j] = v
-                if !v.isFinite { bad = true }
+        // Rounded to Float into the chunk's ∂J/∂s; each Double row is zeroed in the same pass
+        // and given back, so the spares stay zero.
+        ShardedStepBuffers.reserve(&buffers.scoreGradient, count: c.count * ns)
+        var bad: Int? = nil
+        buffers.scoreGradient.withUnsafeMutableBufferPointer { out in
+            for qi in 0..<c.count {
+                let dst = UnsafeMutableBufferPointer(rebasing: out[(qi * ns)..<((qi + 1) * ns)])
+                if g[qi].isEmpty { dst.update(repeating: 0); continue }
+                var check: Float = 0
+                g[qi].withUnsafeMutableBufferPointer { src in
+                    for j in 0..<ns {
+                        let v = Float(src[j])
+                        src[j] = 0
+                        dst[j] = v
+                        check += v * 0  // NaN once any v is NaN or ±∞
+                    }
+                }
+                if !(check == 0) && bad == nil { bad = qi }
             }
-            if bad { throw TrainingError.nonFiniteGradient(rank: grid.world.rank, step: step, query: c.ids[qi]) }
         }
-        return out
+        for qi in 0..<c.count where !g[qi].isEmpty {
+            buffers.giveBack(gradientRow: g[qi])
+            g[qi] = []
+        }
+        if let qi = bad { throw TrainingError.nonFiniteGradient(rank: grid.world.rank, step: step, query: c.ids[qi]) }
     }
 
     /// CA-PG with the threshold inclusion model: per active query (a rollout with a nonzero
@@ -209,20 +242,32 @@ extension ShardedTrainer {
     /// doubles), the Newton rounds of `ThresholdDriver` (5 doubles per query per round), the
     /// ψ rescue where needed, then each shard's gradient entries. The solve starts from the
     /// first rollout's K-th arrival time, as the single-process estimator does.
-    private func estimateThreshold(_ c: ShardedChunk, _ d: ShardedRollouts, perSample: Double, into g: inout [[Double]]) throws {
+    ///
+    /// Local work per query: one vectorized exp per item to build the shard's hot/cold split
+    /// (`ThresholdShardRow`, whose weight sum is the sum-reduce's term), O(#hot) exps per
+    /// Newton round, one more vectorized exp per item for the gradient — as the
+    /// single-process `ThresholdInclusion.fastGradients`, rather than 2–3 libm exps per item
+    /// per round.
+    private func estimateThreshold(_ c: ShardedChunk, _ d: ShardedRollouts, perSample: Double,
+                                   buffers: inout ShardedStepBuffers, into g: inout [[Double]]) throws {
         let active = (0..<c.count).filter { qi in d.rollouts[qi].contains { $0.reward != 0 } }
         if active.isEmpty { return }
         let rows = active.map { c.rows[$0] }
         var shifts = try ShardedLogSumExp.localMaxima(rows: rows, shard: shard)
         allreduceMax(&shifts, grid.items)
-        var sums = try ShardedLogSumExp.localSums(rows: rows, shard: shard, shifts: shifts)
-        allreduceSum(&sums, grid.items)
         let hints: [Double?] = active.enumerated().map { (i, qi) in d.rollouts[qi].first?.kthPerturbedScore.map { shifts[i] - $0 } }
+        var local = try rows.indices.map {
+            try ShardedThresholdInclusion.prepareRow(scores: rows[$0], shard: shard, shift: shifts[$0], k: config.k,
+                                                     logHint: hints[$0], workspace: &buffers.threshold)
+        }
+        var sums = local.map(\.localSumWeights)
+        allreduceSum(&sums, grid.items)
         var driver = ThresholdDriver(k: config.k, itemCount: config.items, logSumWeights: sums.map { Foundation.log($0) },
                                      logHints: hints)
         while !driver.isFinished {
-            var payload = try ShardedThresholdInclusion.localMomentsPayload(rows: rows, shard: shard, shifts: shifts,
-                                                                            points: driver.evaluationPoints)
+            var payload = try ShardedThresholdInclusion.localMomentsPayload(rows: &local, scores: rows, shard: shard,
+                                                                            points: driver.evaluationPoints,
+                                                                            workspace: &buffers.threshold)
             allreduceSum(&payload, grid.items)
             try driver.step(ThresholdMoments.unpack(payload))
         }
@@ -246,14 +291,16 @@ extension ShardedTrainer {
             let chosen = d.rollouts[qi].enumerated().filter { $0.element.reward != 0 }.map { (s, r) in
                 (item: r.chosen, score: d.samples[qi][s].scores[r.chosenPosition], scale: perSample * r.reward)
             }
-            if g[qi].isEmpty { g[qi] = [Double](repeating: 0, count: shard.count) }
+            if g[qi].isEmpty { g[qi] = buffers.takeGradientRow(shard.count) }
             try ShardedThresholdInclusion.accumulateShardGradient(
-                chosen: chosen, scores: rows[i], shard: shard, shift: shifts[i], solution: solutions[i], psi: psi[i], into: &g[qi])
+                chosen: chosen, scores: rows[i], row: local[i], shard: shard, solution: solutions[i], psi: psi[i],
+                workspace: &buffers.threshold, into: &g[qi])
         }
     }
 
     /// **Backward.** Adds `∂b_s = Σ_rows G`, `∂E_s = Gᵀ U` and this shard's part of
-    /// `∂W = (G E_s)ᵀ X` to `gradient` (`[W | E_s | b_s]`). O(c·n_s·d).
+    /// `∂W = (G E_s)ᵀ X` to `gradient` (`[W | E_s | b_s]`); G is the first c × n_s entries
+    /// of `g`. O(c·n_s·d).
     func backward(_ c: ShardedChunk, scoreGradient g: [Float], into gradient: inout [Float]) {
         guard c.count > 0 else { return }
         var scratch = [Float](repeating: 0, count: c.count * config.dim)

@@ -16,8 +16,9 @@ import Foundation
 ///    merge (`ShardedGumbelTopK`): candidate sets, LSR picks and rewards equal the
 ///    single-process ones, and every rank of the group holds them;
 /// 3. estimate: the estimator's sums over all N items by allreduces inside the item group
-///    (threshold: one max, one sum, ~4 rounds of 5 doubles per query; V-PG and top-K: one max
-///    and one sum per rollout; distill: none), each rank writing ∂J/∂s for its own items;
+///    (threshold: one max, one sum, ~4 rounds of 5 doubles per query, with each shard's
+///    hot/cold split `ThresholdShardRow`; V-PG and top-K: one max and one sum per rollout;
+///    distill: none), each rank writing ∂J/∂s for its own items;
 /// 4. backward: `∂E_s = Gᵀ U`, `∂b_s = Σ G`, partial `∂W` — no N×d reduction;
 /// 5. reduce: ∂W summed over all P ranks; ∂E_s, ∂b_s over the Q replicas of shard s;
 /// 6. update: the optimizer on the local buffer (elementwise, so shard-local Adam is exactly
@@ -60,6 +61,8 @@ public final class ShardedTrainer: TrainingEngine {
     /// Bytes this rank sent in collectives during the last step (measured at the communicator
     /// calls as the payload it contributed).
     public internal(set) var lastStepCommBytes = 0
+    /// The step's large buffers, reused across chunks and steps (`ShardedStepBuffers`).
+    var stepBuffers = ShardedStepBuffers()
     public var commBytesPerStep: Int { lastStepCommBytes }
 
     public init(config: TrainingConfig, world: any Communicator) throws {

@@ -177,7 +177,7 @@ def main():
               "moves 2(P−1)/P of the 26 GB gradient per step whatever P is; sharded over S ranks the table",
               "shrinks by S and the per-step traffic is per-query vectors (independent of N) plus, with Q > 1 query",
               "groups, the shard's gradient over its Q replicas. What the model leaves out: the compute per step",
-              "(on this machine the sharded threshold solve is ~5× slower per item than the replicated one; see the",
+              "(on this machine a sharded step at N = 10⁶, S = 2 takes 1.3× the data-parallel np = 2 step; see the",
               "README), network contention, and the non-ring algorithms MPI may choose."]
     open(os.path.join(a.out, "grid.md"), "w").write("\n".join(lines) + "\n")
     print(f"wrote {a.out}/grid.md, grid_measured.csv, grid_projection.csv, grid_projection.png")

@@ -141,6 +141,30 @@ final class GridTests: XCTestCase {
         try assertSameTrajectory(full, single, "np=1 checkpoint resumed on np=2 (S=2)")
     }
 
+    /// Chunk rules: a training chunk's 24·c·N/S bytes and an evaluation chunk's 12·e·N/S bytes
+    /// stay within 256 MiB (at least one query), and the memory estimate counts the evaluation
+    /// chunk the trainer will use (a fixed 64-query evaluation chunk held 3.8 GB per rank at
+    /// N/S = 5·10⁶ while the estimate counted 1.3 GB).
+    func testChunkRulesStayWithinTheBudgetTheEstimateCounts() throws {
+        let budget = 256 << 20
+        for ns in [1_000, 500_000, 5_000_000, 50_000_000] {
+            let e = ShardedTrainer.evaluationChunk(shardItems: ns)
+            XCTAssertTrue(e == 1 || 12 * e * ns <= budget, "N/S = \(ns): \(e) evaluation queries")
+            XCTAssertLessThanOrEqual(e, 64)
+            var c = TrainingConfig()
+            c.items = 2 * ns; c.itemShards = 2
+            let q = ShardedTrainer.queryChunk(config: c, shardItems: ns, localQueries: 256)
+            XCTAssertTrue(q == 1 || 24 * q * ns <= budget, "N/S = \(ns): \(q) training queries")
+        }
+        XCTAssertEqual(ShardedTrainer.evaluationChunk(shardItems: 1_000), 64)
+        XCTAssertEqual(ShardedTrainer.evaluationChunk(shardItems: 5_000_000), 4)
+        var c = TrainingConfig()
+        c.items = 10_000_000; c.dim = 64; c.itemShards = 2; c.batchSize = 16
+        let f = try MemoryFootprint(config: c, ranks: 2, threads: 1)
+        let eval = try XCTUnwrap(f.terms.first { $0.name == "evaluation chunk" })
+        XCTAssertEqual(eval.bytes, 12 * 4 * 5_000_000)
+    }
+
     /// The shard's initial parameters, drawn by random access, are the matching slices of the
     /// single-process initialization (bitwise).
     func testShardInitializationIsASliceOfTheFullOne() throws {

@@ -11,7 +11,8 @@ import Foundation
 ///     environment (item latents and biases)     4·N_s·(dx + 1)
 ///     scores and ∂J/∂s of a chunk                8·c·N_s (24·c·N_s item-sharded: + Double rows) + 4·c·(dx + d)
 ///     per-thread widened rows                   8·2·N_s·T
-///     evaluation chunk (64 queries) and rows    4·64·N_s + 8·N_s
+///     evaluation chunk (64 queries) and rows    4·64·N_s + 8·N_s (item-sharded: 12·e·N_s, e ≤ 64 queries
+///                                               whose buffers stay within 256 MiB)
 ///
 /// LETOR models are small (F·H weights) and their data size is known only once the files
 /// are read, so only the model terms are counted there. Every product is overflow-checked:
@@ -63,7 +64,9 @@ public struct MemoryFootprint: CustomStringConvertible {
                 terms.append(("scores and score gradients of a batch chunk",
                               try Self.add(Self.mul(shards > 1 ? 24 : 8, chunk, ns), Self.mul(4, chunk, try Self.add(c.contextDim, c.dim)))))
                 terms.append(("per-thread estimator rows", try Self.mul(16, ns, max(1, threads))))
-                terms.append(("evaluation chunk", try Self.add(Self.mul(4, 64, ns), Self.mul(8, ns))))
+                terms.append(("evaluation chunk", shards > 1
+                    ? try Self.mul(12, ShardedTrainer.evaluationChunk(shardItems: ns), ns)
+                    : try Self.add(Self.mul(4, 64, ns), Self.mul(8, ns))))
             case .letor:
                 let weights = c.hidden > 0 ? try Self.add(Self.mul(c.hidden, c.features), Self.mul(2, c.hidden), 1)
                                            : try Self.add(c.features, 1)

@@ -6,9 +6,14 @@ import Foundation
 /// single-process evaluator's noise and enumeration rule, so the numbers are the same; cost
 /// per rank O(N/S) per evaluation query (plus one small all-gather per chunk).
 extension ShardedTrainer {
-    /// Evaluation queries per chunk: 64 (score memory 64 × N/S), or 1 when the evaluator needs
-    /// whole rows (N doubles each).
-    var evaluationChunk: Int { evaluator.needsWholeRow(items: config.items) ? 1 : 64 }
+    /// Evaluation queries per chunk: 1 when the evaluator needs whole rows (N doubles each),
+    /// else `evaluationChunk(shardItems:)`.
+    var evaluationChunk: Int { evaluator.needsWholeRow(items: config.items) ? 1 : Self.evaluationChunk(shardItems: shard.count) }
+
+    /// 64 queries, fewer when their Float scores and Double rows (12 bytes per query and local
+    /// item) would pass 256 MiB — the training chunk's budget. (A fixed 64 held 3.8 GB per rank
+    /// at N/S = 5·10⁶, on top of the step's own buffers.) O(1).
+    static func evaluationChunk(shardItems: Int) -> Int { max(1, min(64, (256 << 20) / max(1, 12 * shardItems))) }
 
     /// Value and recall sums of the ESR whose shard rows are `rows` on the queries of `c`
     /// (`PolicyEvaluator.evaluate` on the full rows). Monte Carlo: a local Gumbel-top-K per

@@ -20,6 +20,16 @@ public struct Adagrad: Optimizer {
         g2 = [Float](repeating: 0, count: parameterCount)
     }
 
+    /// Continues from a checkpointed accumulator (`parameterCount` long) without allocating
+    /// the zeros `init(parameterCount:)` would.
+    public init(restoring buffers: [String: [Float]], parameterCount: Int, updates: Int, learningRate: Double) throws {
+        guard let b = buffers["adagrad.g2"], b.count == parameterCount else {
+            throw OptimizerError.missingState("adagrad.g2", expectedCount: parameterCount)
+        }
+        self.learningRate = learningRate
+        g2 = b; self.updates = updates
+    }
+
     public var stateBuffers: [(name: String, values: [Float])] { [("adagrad.g2", g2)] }
 
     public mutating func restore(updates: Int, buffers: [String: [Float]]) throws {

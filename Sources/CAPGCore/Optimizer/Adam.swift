@@ -21,6 +21,15 @@ public struct Adam: Optimizer {
         v = [Float](repeating: 0, count: parameterCount)
     }
 
+    /// Continues from checkpointed moments (each `parameterCount` long) without allocating
+    /// the zero moments `init(parameterCount:)` would (2P floats, replaced at once).
+    public init(restoring buffers: [String: [Float]], parameterCount: Int, updates: Int, learningRate: Double) throws {
+        guard let bm = buffers["adam.m"], bm.count == parameterCount else { throw OptimizerError.missingState("adam.m", expectedCount: parameterCount) }
+        guard let bv = buffers["adam.v"], bv.count == parameterCount else { throw OptimizerError.missingState("adam.v", expectedCount: parameterCount) }
+        self.learningRate = learningRate
+        m = bm; v = bv; self.updates = updates
+    }
+
     public var stateBuffers: [(name: String, values: [Float])] { [("adam.m", m), ("adam.v", v)] }
 
     public mutating func restore(updates: Int, buffers: [String: [Float]]) throws {

@@ -161,8 +161,11 @@ public final class ShardedTrainer: TrainingEngine {
             throw TrainingError.incompatibleState("optimizer state is \(state.optimizerKind.rawValue), the run uses \(config.optimizer.rawValue)")
         }
         precondition(local.count == localCount, "a local buffer of \(local.count) floats for a shard of \(localCount)")
-        var opt = config.optimizer.make(parameterCount: localCount, learningRate: config.lr)
-        do { try opt.restore(updates: state.optimizerUpdates, buffers: optimizerBuffers) } catch {
+        let opt: any Optimizer
+        do {
+            opt = try config.optimizer.restored(parameterCount: localCount, learningRate: config.lr,
+                                                updates: state.optimizerUpdates, buffers: optimizerBuffers)
+        } catch {
             throw TrainingError.incompatibleState("\(error)")
         }
         step = state.step

@@ -20,14 +20,34 @@ public struct SHA256 {
     public init() {}
 
     public mutating func update<C: Collection>(_ bytes: C) where C.Element == UInt8 {
+        // Contiguous input is compressed in place, 64 bytes at a time: appending it all to
+        // `pending` first copied the whole input (1.3 GB per replica check of a 10⁷-item
+        // shard) before hashing it.
+        if bytes.withContiguousStorageIfAvailable({ update(contiguous: $0) }) != nil { return }
+        update(contiguous: Array(bytes))
+    }
+
+    private mutating func update(contiguous bytes: UnsafeBufferPointer<UInt8>) {
         length &+= UInt64(bytes.count)
-        pending.append(contentsOf: bytes)
         var offset = 0
-        while pending.count - offset >= 64 {
-            pending.withUnsafeBufferPointer { compress(UnsafeBufferPointer(rebasing: $0[offset..<offset + 64])) }
+        if !pending.isEmpty {
+            let take = min(64 - pending.count, bytes.count)
+            pending.append(contentsOf: bytes[0..<take])
+            offset = take
+            if pending.count < 64 { return }
+            let block = pending
+            pending.removeAll(keepingCapacity: true)
+            block.withUnsafeBufferPointer { compress($0) }
+        }
+        while bytes.count - offset >= 64 {
+            compress(UnsafeBufferPointer(rebasing: bytes[offset..<(offset + 64)]))
             offset += 64
         }
-        if offset > 0 { pending.removeFirst(offset) }
+        pending.append(contentsOf: bytes[offset...])
+    }
+
+    private mutating func update(contiguous bytes: [UInt8]) {
+        bytes.withUnsafeBufferPointer { update(contiguous: $0) }
     }
 
     public mutating func update(floats: [Float]) {

@@ -17,25 +17,29 @@ enum FiniteTensorCheck {
         }
         for b in snapshot.state.optimizerBuffers { try check(b.values[...], name: b.name) }
         for b in snapshot.dataTensors { try check(b.values[...], name: "data." + b.name) }
-        guard snapshot.state.runningBaseline.isFinite else {
-            throw CheckpointError.malformed("header: running_baseline is \(snapshot.state.runningBaseline), not a finite number")
-        }
+        try check(runningBaseline: snapshot.state.runningBaseline)
     }
 
     private static func check(_ values: ArraySlice<Float>, name: String) throws {
-        try values.withUnsafeBufferPointer { v in
-            for i in 0..<v.count where !v[i].isFinite {
-                throw CheckpointError.nonFiniteValue(tensor: name, index: i, value: v[i])  // i counts from the tensor's start
-            }
-        }
+        try values.withUnsafeBufferPointer { try check($0, tensor: name, floatOffset: 0) }
     }
 
     /// The same check on one chunk of a tensor as a streaming reader sees it: `floatOffset`
     /// is the chunk's first float within the tensor (so the reported index is the tensor's).
     static func check(chunk: UnsafeRawBufferPointer, tensor name: String, floatOffset: Int) throws {
-        let v = chunk.bindMemory(to: Float.self)
+        try check(chunk.bindMemory(to: Float.self), tensor: name, floatOffset: floatOffset)
+    }
+
+    private static func check(_ v: UnsafeBufferPointer<Float>, tensor name: String, floatOffset: Int) throws {
         for i in 0..<v.count where !v[i].isFinite {
             throw CheckpointError.nonFiniteValue(tensor: name, index: floatOffset + i, value: v[i])
+        }
+    }
+
+    /// The header's running baseline (a scalar no CRC can vouch for either).
+    static func check(runningBaseline: Double) throws {
+        guard runningBaseline.isFinite else {
+            throw CheckpointError.malformed("header: running_baseline is \(runningBaseline), not a finite number")
         }
     }
 }

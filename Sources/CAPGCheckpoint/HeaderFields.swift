@@ -145,6 +145,12 @@ struct HeaderFields {
 }
 
 extension HeaderFields {
+    /// The header as a snapshot whose tensors are empty: what a reader that streams the
+    /// tensors (verify, inspect, the item-sharded resume) knows of the state.
+    var scalarSnapshot: TrainingSnapshot {
+        TrainingSnapshot(config: config, ranks: ranks, state: state(parameters: [], optimizerBuffers: []), progress: progress)
+    }
+
     /// The trainer state of this header with the given tensors (empty for a state whose
     /// tensors are streamed to the ranks that own them).
     func state(parameters: [Float], optimizerBuffers: [TrainerState.Buffer]) -> TrainerState {

@@ -169,10 +169,8 @@ public enum ResumeLoader {
         }
         let fileBytes = Int(message[1...8].reversed().reduce(UInt64(0)) { $0 << 8 | UInt64($1) })
         let meta = try message[9...].withUnsafeBytes { try CheckpointDecoder.header(prefix: $0, fileBytes: fileBytes) }
-        let decoded = CheckpointDecoder.Walked(meta: meta, frames: 0, payloadCRC: 0).decoded(
-            snapshot: TrainingSnapshot(config: meta.config, ranks: meta.ranks, state: meta.state(parameters: [], optimizerBuffers: []),
-                                       progress: meta.progress),
-            fileBytes: fileBytes)
+        let decoded = CheckpointDecoder.Walked(meta: meta, frames: 0, payloadCRC: 0).decoded(snapshot: meta.scalarSnapshot,
+                                                                                             fileBytes: fileBytes)
         try decoded.checkCompatible(with: config)
         result.snapshot = decoded.snapshot
         result.tensors = file?.tensorStream ?? CheckpointTensorStream(chunkFloats: meta.chunkBytes / 4, forEachChunk: nil)

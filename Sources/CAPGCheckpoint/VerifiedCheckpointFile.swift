@@ -29,12 +29,8 @@ public final class VerifiedCheckpointFile {
             try FiniteTensorCheck.check(chunk: data, tensor: meta.tensors[ti].name, floatOffset: offset / 4)
         }, consumed: file.release(upTo:))
         let meta = walked.meta
-        guard meta.runningBaseline.isFinite else {
-            throw CheckpointError.malformed("header: running_baseline is \(meta.runningBaseline), not a finite number")
-        }
-        let snapshot = TrainingSnapshot(config: meta.config, ranks: meta.ranks, state: meta.state(parameters: [], optimizerBuffers: []),
-                                        progress: meta.progress)
-        checkpoint = walked.decoded(snapshot: snapshot, fileBytes: bytes.count)
+        try FiniteTensorCheck.check(runningBaseline: meta.runningBaseline)
+        checkpoint = walked.decoded(snapshot: meta.scalarSnapshot, fileBytes: bytes.count)
         try CheckpointReader.checkFileName(resolved, step: meta.step)
         headerPrefix = Array(bytes.prefix(CheckpointDecoder.headerPrefixLength(bytes)))
         self.path = resolved

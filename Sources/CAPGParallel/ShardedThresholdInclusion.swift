@@ -56,6 +56,16 @@ public struct ThresholdMoments: Hashable, Sendable {
     /// The fields per query, queries in order: one flat sum-reduce payload of 5Q doubles.
     public static func pack(_ moments: [ThresholdMoments]) -> [Double] { moments.flatMap(\.fields) }
 
+    /// The packed payload of a chunk's queries: `moments(q, τ_q)` where the driver asks for
+    /// an evaluation point, zeros for finished queries (`points[q] == nil`). One helper for
+    /// both the exact and the hot/cold kernels.
+    public static func payload<E: Error>(points: [Double?], _ moments: (Int, Double) throws(E) -> ThresholdMoments) throws(E) -> [Double] {
+        var out: [ThresholdMoments] = []
+        out.reserveCapacity(points.count)
+        for (q, point) in points.enumerated() { out.append(try point.map { tau throws(E) in try moments(q, tau) } ?? .zero) }
+        return pack(out)
+    }
+
     /// Inverse of `pack`; throws unless the count is a multiple of 5.
     public static func unpack(_ payload: [Double]) throws(ShardingError) -> [ThresholdMoments] {
         guard payload.count % packedWidth == 0 else {
@@ -284,16 +294,9 @@ public enum ShardedThresholdInclusion {
     {
         guard shifts.count == rows.count else { throw .payloadCountMismatch(expected: rows.count, got: shifts.count) }
         guard points.count == rows.count else { throw .payloadCountMismatch(expected: rows.count, got: points.count) }
-        var out: [ThresholdMoments] = []
-        out.reserveCapacity(rows.count)
-        for q in rows.indices {
-            if let tau = points[q] {
-                out.append(try localMoments(scores: rows[q], shard: shard, shift: shifts[q], logT: tau))
-            } else {
-                out.append(.zero)
-            }
+        return try ThresholdMoments.payload(points: points) { q, tau throws(ShardingError) in
+            try localMoments(scores: rows[q], shard: shard, shift: shifts[q], logT: tau)
         }
-        return ThresholdMoments.pack(out)
     }
 
     /// Rescue phase 1: `max_{j ∈ shard} log ψ_j = ℓ_j + τ − e^{ℓ_j + τ}`; caller max-reduces.

@@ -155,16 +155,9 @@ extension ShardedThresholdInclusion {
     {
         guard scores.count == rows.count else { throw .payloadCountMismatch(expected: rows.count, got: scores.count) }
         guard points.count == rows.count else { throw .payloadCountMismatch(expected: rows.count, got: points.count) }
-        var out: [ThresholdMoments] = []
-        out.reserveCapacity(rows.count)
-        for q in rows.indices {
-            if let tau = points[q] {
-                out.append(try localMoments(row: &rows[q], scores: scores[q], shard: shard, logT: tau, workspace: &workspace))
-            } else {
-                out.append(.zero)
-            }
+        return try ThresholdMoments.payload(points: points) { q, tau throws(ShardingError) in
+            try localMoments(row: &rows[q], scores: scores[q], shard: shard, logT: tau, workspace: &workspace)
         }
-        return ThresholdMoments.pack(out)
     }
 
     /// `accumulateShardGradient(chosen:scores:shard:shift:solution:psi:into:)` from the row:

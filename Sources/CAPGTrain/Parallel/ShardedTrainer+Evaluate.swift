@@ -13,7 +13,9 @@ extension ShardedTrainer {
     /// 64 queries, fewer when their Float scores and Double rows (12 bytes per query and local
     /// item) would pass 256 MiB — the training chunk's budget. (A fixed 64 held 3.8 GB per rank
     /// at N/S = 5·10⁶, on top of the step's own buffers.) O(1).
-    static func evaluationChunk(shardItems: Int) -> Int { max(1, min(64, (256 << 20) / max(1, 12 * shardItems))) }
+    static func evaluationChunk(shardItems: Int) -> Int {
+        queriesWithinBudget(bytesPerQueryAndItem: 12, shardItems: shardItems, limit: 64)
+    }
 
     /// Value and recall sums of the ESR whose shard rows are `rows` on the queries of `c`
     /// (`PolicyEvaluator.evaluate` on the full rows). Monte Carlo: a local Gumbel-top-K per

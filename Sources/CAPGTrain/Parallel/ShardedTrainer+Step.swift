@@ -79,7 +79,14 @@ extension ShardedTrainer {
     /// item)) within 256 MiB, at least 1 and at most the local batch.
     static func queryChunk(config: TrainingConfig, shardItems: Int, localQueries: Int) -> Int {
         if config.queryChunk > 0 { return config.queryChunk }
-        return max(1, min(localQueries, (256 << 20) / max(1, 24 * shardItems)))
+        return queriesWithinBudget(bytesPerQueryAndItem: 24, shardItems: shardItems, limit: localQueries)
+    }
+
+    /// The chunk rule training and evaluation share: as many queries as keep a chunk's
+    /// buffers (`bytesPerQueryAndItem` per query and local item) within 256 MiB, at least 1
+    /// and at most `limit`. O(1).
+    static func queriesWithinBudget(bytesPerQueryAndItem: Int, shardItems: Int, limit: Int) -> Int {
+        max(1, min(limit, (256 << 20) / max(1, bytesPerQueryAndItem * shardItems)))
     }
 
     /// **Forward.** `U = X Wᵀ`, `S_s = U E_sᵀ + b_s` for a chunk (two GEMMs) into

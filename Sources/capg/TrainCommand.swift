@@ -229,9 +229,9 @@ struct TrainCommand: ParsableCommand {
                 if summary.completed {
                     let normalized = NormalizedValue.text(summary.finalNormalizedValue, random: summary.randomValue,
                                                           oracle: summary.oracleValue)
-                    print(String(format: "result: value %.4f (random ESR %.4f, oracle %.4f)  normalized %@  recall %.3f  steps %d  %.1fs  fingerprint %@",
+                    print(String(format: "result: value %.4f (random ESR %.4f, oracle %.4f)  normalized %@  recall %.3f  steps %d  %.1fs (start-up %.1fs)  fingerprint %@",
                                  summary.finalValue, summary.randomValue, summary.oracleValue, normalized,
-                                 summary.recall, summary.steps, summary.wallSeconds, String(summary.paramFingerprint.prefix(16))))
+                                 summary.recall, summary.steps, summary.wallSeconds, summary.startupSeconds, String(summary.paramFingerprint.prefix(16))))
                 }
                 print("run directory: \(dir)")
             }

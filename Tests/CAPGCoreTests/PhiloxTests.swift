@@ -51,4 +51,28 @@ final class PhiloxTests: XCTestCase {
         // Gumbel: mean = Euler–Mascheroni γ, variance π²/6.
         XCTAssertEqual(mg / dn, 0.5772156649, accuracy: 6 * (Double.pi * Double.pi / 6).squareRoot() / dn.squareRoot())
     }
+
+    /// The bulk normals equal the sequential stream's and the random-access ones bitwise, in
+    /// chunks of any length and across the 2³² block boundary, where random access now
+    /// continues in the step word instead of repeating normal 0.
+    func testBulkNormalsMatchStreamAndRandomAccess() {
+        let key = RandomKey(seed: 0x1234_5678_9ABC, purpose: .parameterInit)
+        var stream = RandomStream(key)
+        let sequential = (0..<1000).map { _ in stream.normal() }
+        for (first, count) in [(0, 1000), (0, 0), (3, 1), (255, 258), (511, 489)] {
+            var got = [Double](repeating: .nan, count: count)
+            RandomStream.forEachNormal(key: key, first: first, count: count) { i, z in got[i] = z }
+            XCTAssertEqual(got.map(\.bitPattern), sequential[first..<(first + count)].map(\.bitPattern), "\(first)+\(count)")
+            for i in stride(from: 0, to: count, by: 97) {
+                XCTAssertEqual(RandomStream.normal(key: key, index: first + i).bitPattern, got[i].bitPattern)
+            }
+        }
+        let edge = (1 << 32) - 300
+        var across = [Double](repeating: .nan, count: 600)
+        RandomStream.forEachNormal(key: key, first: edge, count: 600) { i, z in across[i] = z }
+        for i in 0..<600 { XCTAssertEqual(across[i].bitPattern, RandomStream.normal(key: key, index: edge + i).bitPattern) }
+        XCTAssertEqual(across[299].bitPattern, RandomStream.normal(key: key, index: (1 << 32) - 1).bitPattern)
+        // Index 2³² + j is a new number, not normal j again.
+        for j in 0..<300 { XCTAssertNotEqual(across[300 + j], sequential[j]) }
+    }
 }

@@ -48,18 +48,22 @@ public struct SyntheticEnvironment: Sendable {
         self.storedItems = range
         let key = RandomKey(seed: config.seed, purpose: .environment)
         let scale = config.rewardScale / Double(dx).squareRoot()
-        if range == 0..<n {
-            var stream = RandomStream(key)
-            var v = [Float](repeating: 0, count: n * dx)
-            for i in v.indices { v[i] = Float(stream.normal() * scale) }
-            var c = [Float](repeating: 0, count: n)
-            for i in c.indices { c[i] = Float(config.biasMean + config.biasStd * stream.normal()) }
-            latents = v
-            biases = c
-        } else {
-            latents = (range.lowerBound * dx..<range.upperBound * dx).map { Float(RandomStream.normal(key: key, index: $0) * scale) }
-            biases = range.map { Float(config.biasMean + config.biasStd * RandomStream.normal(key: key, index: n * dx + $0)) }
+        // Normal i of the environment stream: latent i (item-major) for i < N·dx, then bias
+        // i − N·dx; a stored range draws only its own slices.
+        var v = [Float](repeating: 0, count: range.count * dx)
+        var c = [Float](repeating: 0, count: range.count)
+        v.withUnsafeMutableBufferPointer { b in
+            RandomStream.forEachNormal(key: key, first: range.lowerBound * dx, count: b.count, threads: GEMM.threads) { i, z in
+                b[i] = Float(z * scale)
+            }
         }
+        c.withUnsafeMutableBufferPointer { b in
+            RandomStream.forEachNormal(key: key, first: n * dx + range.lowerBound, count: b.count) { i, z in
+                b[i] = Float(config.biasMean + config.biasStd * z)
+            }
+        }
+        latents = v
+        biases = c
     }
 
     /// Latent j of `item` (β-scaled): stored, or regenerated in O(1).

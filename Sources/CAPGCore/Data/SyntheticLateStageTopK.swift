@@ -23,7 +23,7 @@ import Foundation
 /// bitwise the plain `topK` over all N scores (tested). α = 0 (an LSR blind to the reward)
 /// leaves no bound: every item is scored exactly. Cost: 2·Q·N·dx flops of GEMM, a compare
 /// per (query, item), and exact scores for the items within ≈ 2σ_ℓε_max of the K-th score
-/// (≈ 3% of N with the default σ_ℓ = 0.05).
+/// (≈ 3% of N with the default σ_ℓ = 0.05); the per-query work on the BLAS threads.
 extension SyntheticEnvironment {
     /// The largest |ε| of `RandomStream.normal`: its u₁ is at least 2⁻⁵⁴ and |cos| ≤ 1
     /// (padded by 1e-9 relative for the rounding of log, sqrt and the product).
@@ -49,6 +49,7 @@ extension SyntheticEnvironment {
         }
         let errorScale = 2 * Double(dx + 2) * 0x1p-24
         let queryChunk = 64, itemTile = 2048
+        let threads = GEMM.threads
         var result = [[Int]](repeating: [], count: queries.count)
         var xs = [Float](repeating: 0, count: queryChunk * dx)
         var zs = [Float](repeating: 0, count: queryChunk * itemTile)
@@ -78,21 +79,29 @@ extension SyntheticEnvironment {
                         }
                     }
                 }
-                for r in 0..<qc {
-                    let q = queries[start + r]
-                    let xn = xNorms[r]
-                    for i in 0..<tc {
-                        let a = tile + i
-                        if heaps[r].keys.count == kk && alpha != 0 {
-                            let b = Double(biases[a])
-                            let z = Double(zs[r * tc + i]) + b
-                            let e = errorScale * (Swift.abs(b) + norms[a] * xn)
-                            if alpha > 0 ? z + e < cuts[r] : z - e > cuts[r] { continue }
-                        }
-                        let before = heaps[r].keys.first
-                        heaps[r].offer(key: q.lateStageScore(of: a), item: a)
-                        if heaps[r].keys.count == kk && heaps[r].keys.first != before {
-                            cuts[r] = Self.cut(threshold: heaps[r].keys[0], alpha: alpha, noise: noise)
+                // Query r's heap and cut are its own: the queries of a tile run on the worker
+                // threads (`WorkerThreads`), with results independent of their number.
+                heaps.withUnsafeMutableBufferPointer { heaps in
+                    cuts.withUnsafeMutableBufferPointer { cuts in
+                        zs.withUnsafeBufferPointer { zs in
+                            WorkerThreads.forEach(qc, threads: threads) { r, _ in
+                                let q = queries[start + r]
+                                let xn = xNorms[r]
+                                for i in 0..<tc {
+                                    let a = tile + i
+                                    if heaps[r].keys.count == kk && alpha != 0 {
+                                        let b = Double(biases[a])
+                                        let z = Double(zs[r * tc + i]) + b
+                                        let e = errorScale * (Swift.abs(b) + norms[a] * xn)
+                                        if alpha > 0 ? z + e < cuts[r] : z - e > cuts[r] { continue }
+                                    }
+                                    let before = heaps[r].keys.first
+                                    heaps[r].offer(key: q.lateStageScore(of: a), item: a)
+                                    if heaps[r].keys.count == kk && heaps[r].keys.first != before {
+                                        cuts[r] = Self.cut(threshold: heaps[r].keys[0], alpha: alpha, noise: noise)
+                                    }
+                                }
+                            }
                         }
                     }
                 }

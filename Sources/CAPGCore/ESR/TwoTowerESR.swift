@@ -46,11 +46,18 @@ public struct TwoTowerESR: Sendable {
     /// `parameterInit` stream of `seed` (so every rank draws the same values).
     public func initialParameters(seed: UInt64, initScale: Double) -> [Float] {
         var p = [Float](repeating: 0, count: shape.parameterCount)
-        var stream = RandomStream(RandomKey(seed: seed, purpose: .parameterInit))
+        let key = RandomKey(seed: seed, purpose: .parameterInit)
         let sw = 1 / Double(shape.contextDim).squareRoot()
-        for i in 0..<shape.wCount { p[shape.wOffset + i] = Float(stream.normal() * sw) }
         let se = initScale / Double(shape.embeddingDim).squareRoot()
-        for i in 0..<shape.eCount { p[shape.eOffset + i] = Float(stream.normal() * se) }
+        p.withUnsafeMutableBufferPointer { b in
+            let (w, e) = (b.baseAddress! + shape.wOffset, b.baseAddress! + shape.eOffset)
+            // On the BLAS threads (the values do not depend on how many).
+            let threads = GEMM.threads
+            RandomStream.forEachNormal(key: key, first: 0, count: shape.wCount, threads: threads) { i, z in w[i] = Float(z * sw) }
+            RandomStream.forEachNormal(key: key, first: shape.wCount, count: shape.eCount, threads: threads) { i, z in
+                e[i] = Float(z * se)
+            }
+        }
         return p
     }
 

@@ -79,15 +79,3 @@ public struct RandomStream: Sendable {
         Int((UInt64(nextWord()) &* UInt64(n)) >> 32)
     }
 }
-
-extension RandomStream {
-    /// The `index`-th standard normal of a key by random access: Box–Muller on the four
-    /// words of block `index` (so it needs no sequential state). O(1).
-    @inlinable
-    public static func normal(key: RandomKey, index: Int) -> Double {
-        let w = Philox4x32.block(counter: key.counter(block: UInt32(truncatingIfNeeded: index)), key: key.philoxKey)
-        let u1 = (Double(UInt64(w[0] >> 5) << 26 | UInt64(w[1] >> 6)) + 0.5) * 0x1p-53
-        let u2 = (Double(UInt64(w[2] >> 5) << 26 | UInt64(w[3] >> 6)) + 0.5) * 0x1p-53
-        return (-2 * Foundation.log(u1)).squareRoot() * Foundation.cos(2 * Double.pi * u2)
-    }
-}

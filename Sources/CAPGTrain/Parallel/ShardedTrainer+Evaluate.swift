@@ -90,9 +90,12 @@ extension ShardedTrainer {
             let oracle = try oracleSets(queries: queries)
             let fav = oracle.map { $0.first ?? 0 }
             favourites += fav
-            let zero = [[Double]](repeating: [Double](repeating: 0, count: shard.count), count: ids.count)
-            let rnd = try evaluationSums(rows: zero, queries: queries, ids: ids, favourites: fav)
-            sums[0] += rnd.value; sums[1] += rnd.recall; sums[3] += rnd.count
+            // The random ESR needs no scores (`PolicyEvaluator.randomBaseline` draws its K-subsets
+            // and reads the K items' rewards from the query): no rows, no collective.
+            for (i, q) in queries.enumerated() {
+                let rnd = evaluator.randomBaseline(query: q, queryID: ids[i], favourite: fav[i])
+                sums[0] += rnd.value; sums[1] += rnd.recall; sums[3] += rnd.count
+            }
             for (i, set) in oracle.enumerated() { sums[2] += evaluator.lsr.setValue(candidates: set, query: queries[i]) }
             start += ids.count
         }

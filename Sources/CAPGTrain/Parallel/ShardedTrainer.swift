@@ -96,11 +96,13 @@ public final class ShardedTrainer: TrainingEngine {
         var p = [Float](repeating: 0, count: wCount + shard.count * (d + 1))
         let key = RandomKey(seed: seed, purpose: .parameterInit)
         let sw = 1 / Double(shape.contextDim).squareRoot()
-        var stream = RandomStream(key)
-        for i in 0..<wCount { p[i] = Float(stream.normal() * sw) }
         let se = initScale / Double(d).squareRoot()
-        for i in 0..<shard.count * d {
-            p[wCount + i] = Float(RandomStream.normal(key: key, index: wCount + shard.lo * d + i) * se)
+        p.withUnsafeMutableBufferPointer { b in
+            let base = b.baseAddress!
+            RandomStream.forEachNormal(key: key, first: 0, count: wCount) { i, z in base[i] = Float(z * sw) }
+            RandomStream.forEachNormal(key: key, first: wCount + shard.lo * d, count: shard.count * d, threads: GEMM.threads) { i, z in
+                base[wCount + i] = Float(z * se)
+            }
         }
         return p
     }

@@ -129,12 +129,12 @@ public final class Trainer {
         let evalQueries = task.queries(ids: ids, evaluation: true)
         let tops = LateStageTopK.of(queries: evalQueries, k: config.k)
         let favourites = tops.map { $0.first ?? 0 }  // 0 for an empty universe, as `favourite`
-        let randoms = Self.randomBaselines(evaluator, queries: evalQueries, ids: ids, favourites: favourites,
-                                           threads: max(1, GEMM.threads))
         var sums = [Double](repeating: 0, count: 4)
         for (i, q) in evalQueries.enumerated() {
+            // O(samples·K) per query: the random ESR's sets need no scores.
+            let rnd = evaluator.randomBaseline(query: q, queryID: ids[i], favourite: favourites[i])
             let orc = evaluator.oracle(query: q, topK: tops[i])
-            sums[0] += randoms[i].value; sums[1] += randoms[i].recall; sums[2] += orc.value; sums[3] += 1
+            sums[0] += rnd.value; sums[1] += rnd.recall; sums[2] += orc.value; sums[3] += 1
         }
         evalFavourites = favourites
         communicator.allreduceSum(&sums)
@@ -255,23 +255,40 @@ public final class Trainer {
     /// How many replica checks passed.
     public private(set) var replicasChecked = 0
 
-    /// Evaluation on the fixed evaluation queries (sharded over ranks, sums allreduced).
+    /// Evaluation on the fixed evaluation queries (sharded over ranks, sums allreduced):
+    /// `PolicyEvaluator.evaluate` per query on the worker threads (`WorkerThreads`; each
+    /// thread widens the Float scores into its own reused Double row), summed in query order,
+    /// so the result is bitwise independent of the thread count. O(Q·samples·N / T).
     public func evaluate() -> StepMetrics.Evaluation {
         var total = EvaluationSums()
         var ndcgSum = 0.0, ndcgCount = 0.0
         let chunk = 64
+        let threads = max(1, workerThreads)
+        var rows = [[Double]](repeating: [], count: threads)
+        var results = [(EvaluationSums, Double?)](repeating: (EvaluationSums(), nil), count: chunk)
         var start = 0
         while start < evalIDs.count {
             let end = min(start + chunk, evalIDs.count)
             let batch = task.forward(parameters: parameters, ids: Array(evalIDs[start..<end]), evaluation: true)
-            for (i, base) in batch.queries.enumerated() {
-                let row = batch.range(i).map { Double(batch.scores[$0]) }
-                // A learned LSR has its own favourite (recall is measured against it).
-                let q = lateStageView(base)
-                let favourite = lateStageModel == nil ? evalFavourites[start + i] : estimator.sampler.lsr.favourite(query: q)
-                total = total + evaluator.evaluate(scores: row, query: q, queryID: evalIDs[start + i],
-                                                   favourite: favourite)
-                if let v = task.ndcg(scores: row, query: base, k: config.k) { ndcgSum += v; ndcgCount += 1 }
+            rows.withUnsafeMutableBufferPointer { rows in
+                results.withUnsafeMutableBufferPointer { out in
+                    WorkerThreads.forEach(batch.queries.count, threads: threads) { i, t in
+                        rows[t].removeAll(keepingCapacity: true)
+                        batch.scores.withUnsafeBufferPointer { s in
+                            rows[t].append(contentsOf: s[batch.range(i)].lazy.map { Double($0) })
+                        }
+                        let base = batch.queries[i]
+                        // A learned LSR has its own favourite (recall is measured against it).
+                        let q = lateStageView(base)
+                        let favourite = lateStageModel == nil ? evalFavourites[start + i] : estimator.sampler.lsr.favourite(query: q)
+                        out[i] = (evaluator.evaluate(scores: rows[t], query: q, queryID: evalIDs[start + i], favourite: favourite),
+                                  task.ndcg(scores: rows[t], query: base, k: config.k))
+                    }
+                }
+            }
+            for (sums, ndcg) in results[0..<batch.queries.count] {
+                total = total + sums
+                if let ndcg { ndcgSum += ndcg; ndcgCount += 1 }
             }
             start = end
         }

@@ -37,6 +37,10 @@ public struct RunSummary: Sendable {
     /// collectives in its last step.
     public var peakRSSBytesMaxRank = 0
     public var commBytesPerStep = 0
+    /// Seconds from the start of the run (building the task and trainer, the start-up values,
+    /// the restore, the first evaluation) until the first step of this segment began; the
+    /// whole segment when it ran no step.
+    public var startupSeconds = 0.0
 
     public var json: [String: Any] {
         ["final_value": finalValue, "final_normalized_value": finalNormalizedValue, "recall": recall,
@@ -48,7 +52,7 @@ public struct RunSummary: Sendable {
          "segments": segments, "checkpoints_written": checkpointsWritten,
          "checkpoint_write_mb_per_s": checkpointWriteMBPerSecond, "ndcg": ndcg.map { $0 as Any } ?? NSNull(),
          "item_shards": itemShards, "query_groups": queryGroups, "peak_rss_bytes_max_rank": peakRSSBytesMaxRank,
-         "comm_bytes_per_step": commBytesPerStep]
+         "comm_bytes_per_step": commBytesPerStep, "startup_seconds": startupSeconds]
     }
 }
 
@@ -157,7 +161,9 @@ public struct TrainingRun {
                                     dataTensors: dataTensors)
         }
 
+        var firstStepAt: Date? = nil
         while trainer.step < config.steps {
+            if firstStepAt == nil { firstStepAt = Date() }
             communicator.activity = "step \(trainer.step + 1) of \(config.steps)"
             let m = try trainer.trainStep()
             progress.computeSeconds += m.computeSeconds; progress.allreduceSeconds += m.allreduceSeconds
@@ -220,6 +226,7 @@ public struct TrainingRun {
         summary.itemShards = config.itemShards
         summary.queryGroups = communicator.size / max(1, config.itemShards)
         summary.commBytesPerStep = trainer.commBytesPerStep
+        summary.startupSeconds = (firstStepAt ?? Date()).timeIntervalSince(wallStart)
         var rss = [Double(PeakMemory.residentBytes())]
         communicator.allreduceMax(&rss)
         summary.peakRSSBytesMaxRank = Int(rss[0])

@@ -73,13 +73,17 @@ public struct TwoTowerESR: Sendable {
         let base = parameters.baseAddress!
         GEMM.sgemm(.none, .transpose, m: batch, n: d, k: dx, a: contexts.baseAddress!, lda: dx,
                    b: base + shape.wOffset, ldb: dx, c: user.baseAddress!, ldc: d)
-        GEMM.sgemm(.none, .transpose, m: batch, n: n, k: d, a: user.baseAddress!, lda: d,
-                   b: base + shape.eOffset, ldb: d, c: scores.baseAddress!, ldc: n)
-        let bias = base + shape.bOffset
+        // The bias rides in the GEMM: every row starts as b and the GEMM adds U Eᵀ to it
+        // (β = 1), so S costs one write pass before the GEMM instead of the GEMM's zeroing
+        // pass (β = 0) plus a read-modify-write pass after it. The sum is the same
+        // fl(b + (U Eᵀ)_ri) as before whenever OpenBLAS takes the d-term dot product in one
+        // block (d up to its K blocking, a few hundred).
+        let bias = UnsafeRawPointer(base + shape.bOffset)
         for r in 0..<batch {
-            let row = scores.baseAddress! + r * n
-            for i in 0..<n { row[i] += bias[i] }
+            UnsafeMutableRawPointer(scores.baseAddress! + r * n).copyMemory(from: bias, byteCount: n * MemoryLayout<Float>.stride)
         }
+        GEMM.sgemm(.none, .transpose, m: batch, n: n, k: d, a: user.baseAddress!, lda: d,
+                   b: base + shape.eOffset, ldb: d, beta: 1, c: scores.baseAddress!, ldc: n)
     }
 
     /// Adds `∂J/∂θ` to `gradient` (flat `[W | E | b]` layout) given `∂J/∂S` for the batch.

@@ -69,13 +69,17 @@ void capg_philox4x32_fill_generic(uint32_t *out, size_t blocks, uint32_t firstBl
 #if defined(__x86_64__)
 #define AVX2 __attribute__((target("avx2"), always_inline)) static inline
 
-// hi and lo 32 bits of x[j] · m for all 8 lanes: vpmuludq multiplies the even lanes
-// (the low halves of the 64-bit lanes); the odd lanes are shifted down first.
+// hi and lo 32 bits of x[j] · m for all 8 lanes (m: the multiplier in every 32-bit lane).
+// vpmuludq multiplies the even lanes (the low halves of the 64-bit lanes); the odd lanes
+// are shifted down first; a blend gathers the high halves. The low halves come from one
+// vpmulld instead of a shift and a blend: 1.10× the kernel's words/s on this EPYC (Zen 3,
+// 1.71e9 vs 1.55e9 in a C harness, 2 runs) — the loop is bound by vector ALU throughput
+// (≈ 10 cycles per round of 16 blocks), not by multiply latency.
 AVX2 void mul_hilo(__m256i x, __m256i m, __m256i *hi, __m256i *lo) {
     __m256i pe = _mm256_mul_epu32(x, m);                         // lanes 0,2,4,6: lo | hi << 32
     __m256i po = _mm256_mul_epu32(_mm256_srli_epi64(x, 32), m);  // lanes 1,3,5,7
     *hi = _mm256_blend_epi32(_mm256_srli_epi64(pe, 32), po, 0xAA);
-    *lo = _mm256_blend_epi32(pe, _mm256_slli_epi64(po, 32), 0xAA);
+    *lo = _mm256_mullo_epi32(x, m);
 }
 
 // One Philox round on a group of 8 blocks (x0..x3: counter word i of block j in lane j).
@@ -109,7 +113,7 @@ AVX2 void store8(uint32_t *q, __m256i x0, __m256i x1, __m256i x2, __m256i x3) {
 __attribute__((target("avx2")))
 static void fill_avx2(uint32_t *out, size_t blocks, uint32_t firstBlock,
                       uint32_t c1, uint32_t c2, uint32_t c3, uint32_t k0, uint32_t k1) {
-    const __m256i m0 = _mm256_set1_epi64x(PHILOX_M0), m1 = _mm256_set1_epi64x(PHILOX_M1);
+    const __m256i m0 = _mm256_set1_epi32((int)PHILOX_M0), m1 = _mm256_set1_epi32((int)PHILOX_M1);
     const __m256i v1 = _mm256_set1_epi32((int)c1), v2 = _mm256_set1_epi32((int)c2), v3 = _mm256_set1_epi32((int)c3);
     const __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     __m256i rk0[10], rk1[10];

@@ -6,14 +6,17 @@ import CVectorMath
 ///
 /// With AVX2 (chosen once per process by CPUID) the kernel keeps 16 blocks in
 /// structure-of-arrays registers (two interleaved groups of 8, one counter word per
-/// vector), takes the 32×32→64 products with `vpmuludq` on even and odd lanes, transposes
-/// the 4×8 words of each group to block-major order with unpack/permute and writes them with
-/// 256-bit stores; blocks beyond a multiple of 8 are computed one at a time. Without AVX2 it
-/// runs the same rounds on 8-lane generic vectors (SSE2/NEON). Cost: ≈ 10·4 packed
-/// multiplies per 8 blocks (32 words) plus a 12-shuffle transpose. Measured on one AVX2
-/// EPYC core (`capg bench` ceilings, 7 alternating rounds): 1.55e9 words/s median, 2.2×
-/// (1.8–2.9×) the former Swift `SIMD8` version (6.9e8), which was compiled for the baseline
-/// ISA (SSE2, 2 lanes per multiply) and scattered its 32 words with scalar stores.
+/// vector), takes the high words of the 32×32→64 products with `vpmuludq` on even and odd
+/// lanes and the low words with `vpmulld`, transposes the 4×8 words of each group to
+/// block-major order with unpack/permute and writes them with 256-bit stores; blocks beyond
+/// a multiple of 8 are computed one at a time. Without AVX2 it runs the same rounds on
+/// 8-lane generic vectors (SSE2/NEON). Cost: per round of 8 blocks (32 words) 4 `vpmuludq`,
+/// 2 `vpmulld` and 10 shifts/blends/xors, plus a 12-shuffle transpose per 8 blocks.
+/// Measured on one AVX2 EPYC (Zen 3) core (`capg bench` ceilings, 7 alternating rounds,
+/// shared machine): 1.52e9 words/s median, 2.4× the former Swift `SIMD8` version (6.2e8;
+/// per-round ratios 0.8–3.1×, the low one from a round where the new binary was starved),
+/// which was compiled for the baseline ISA (SSE2, 2 lanes per multiply) and scattered its
+/// 32 words with scalar stores.
 public enum PhiloxBatch {
     /// Fills `out` (its count must be a multiple of 4) with the words of blocks
     /// `firstBlock, firstBlock + 1, …` of `key`'s stream, block-major (lane 0…3 per block).

@@ -10,7 +10,8 @@
 ///
 /// AVX2 variant (chosen once per process by CPUID): 16 blocks per iteration as two
 /// interleaved groups of 8 in structure-of-arrays registers (one counter word per vector),
-/// `vpmuludq` on the even and odd lanes for the 32×32→64 products, then a 4×8 transpose
+/// `vpmuludq` on the even and odd lanes for the high words of the 32×32→64 products and
+/// `vpmulld` for the low words, then a 4×8 transpose
 /// by unpack/permute and four 256-bit stores; the last < 16 blocks by the generic code.
 /// Generic variant: the same rounds on 8-lane arrays (auto-vectorized where the ISA allows).
 /// Both give bitwise the same words.

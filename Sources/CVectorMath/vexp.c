@@ -1,10 +1,8 @@
 // A vectorizable exp for the O(N) passes of the estimators (see include/capg_vexp.h).
 #include "capg_vexp.h"
+#include "cpu_features.h"
 #include <stdint.h>
 #include <string.h>
-#if defined(__x86_64__)
-#include <cpuid.h>
-#endif
 
 static const double ln2_hi = 6.93147180369123816490e-01;
 static const double ln2_lo = 1.90821492927058770002e-10;
@@ -67,18 +65,6 @@ static double exp_shifted_avx2(const double *restrict x, double shift, double *r
     CAPG_EXP_LOOP
 }
 
-// AVX2 and FMA in CPUID, and the OS saves YMM state (XCR0 bits 1 and 2).
-static int cpu_has_avx2_fma(void) {
-    unsigned a, b, c, d;
-    if (!__get_cpuid(1, &a, &b, &c, &d)) return 0;
-    int fma = (c >> 12) & 1, osxsave = (c >> 27) & 1, avx = (c >> 28) & 1;
-    if (!(fma && osxsave && avx)) return 0;
-    unsigned lo, hi;
-    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
-    if ((lo & 6) != 6) return 0;
-    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return 0;
-    return (b >> 5) & 1;
-}
 #endif
 
 static double exp_shifted_generic(const double *restrict x, double shift, double *restrict out, size_t n) {
@@ -86,20 +72,10 @@ static double exp_shifted_generic(const double *restrict x, double shift, double
 }
 
 #if defined(__x86_64__)
-// The CPUID answer, computed once: 0 unknown, 1 generic, 2 AVX2+FMA. CPUID traps to the
-// hypervisor in a VM (~10 µs measured here), which cost 11 µs per call — a third of the
-// whole step at N = 1000 — when it ran on every call. Racing threads compute and store the
-// same value, so relaxed atomics suffice; the variant never changes within a process,
-// so bulk and scalar results still agree bitwise.
-static int cached_variant = 0;
-
+// 2 when the CPU has AVX2 and FMA, else 1 (CPUID is read once per process: cpu_features.h).
 static int variant(void) {
-    int v = __atomic_load_n(&cached_variant, __ATOMIC_RELAXED);
-    if (v == 0) {
-        v = cpu_has_avx2_fma() ? 2 : 1;
-        __atomic_store_n(&cached_variant, v, __ATOMIC_RELAXED);
-    }
-    return v;
+    const int both = CAPG_CPU_AVX2 | CAPG_CPU_FMA;
+    return (capg_cpu_features() & both) == both ? 2 : 1;
 }
 #endif
 

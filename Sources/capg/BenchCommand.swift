@@ -127,7 +127,9 @@ struct BenchCommand: ParsableCommand {
             print("machine ceilings (rank 0, same process):")
             print(String(format: "  sgemm GFLOP/s: forward %.1f, backward dE %.1f, backward dU %.1f (GEMMs %.1f ms/step)",
                          c.forwardGFLOPS, c.backwardEGFLOPS, c.backwardUGFLOPS, 1e3 * c.gemmSeconds))
-            print(String(format: "  Philox words/s: scalar stream %.3g, batched SIMD %.3g", c.philoxScalarWordsPerSecond, c.philoxBatchWordsPerSecond))
+            let philoxBatch = PhiloxBatch.usesAVX2 ? "batched AVX2 SoA" : "batched generic SIMD"
+            print(String(format: "  Philox words/s: scalar stream %.3g, ", c.philoxScalarWordsPerSecond)
+                  + philoxBatch + String(format: " %.3g", c.philoxBatchWordsPerSecond))
             print(String(format: "  exp/s: glibc %.3g, VectorExp %.3g; glibc log/s %.3g", c.libmExpPerSecond, c.vectorExpPerSecond, c.libmLogPerSecond))
             print(String(format: "  optimizer pass %.1f ms", 1e3 * c.optimizerSeconds))
             print(String(format: "  ceiling step = GEMMs + B/P·N·(2 words + 1 exp) / %d thread(s) + optimizer = %.1f ms",

@@ -17,7 +17,7 @@ import Glibc
 ///   allreduce (gradient + metric sums) and optimizer (one `ascend`). Each phase is the
 ///   median over steps of the max over ranks.
 /// - **Ceilings**: OpenBLAS sgemm GFLOP/s on the step's own GEMM shapes, Philox words/s
-///   (scalar `RandomStream` and the batched `PhiloxBatch`), exp/s (glibc and `VectorExp`)
+///   (scalar `RandomStream` and the batched `PhiloxBatch`: the C kernel, AVX2 when the CPU has it), exp/s (glibc and `VectorExp`)
 ///   and log/s of tight loops (one thread). The ceiling step time is the GEMMs at their
 ///   measured rate plus one uniform (two words) and one exp per score (B/P · N of each),
 ///   divided over the trainer's worker threads (= BLAS threads per rank), plus one

@@ -2,6 +2,10 @@
 #define CAPG_VEXP_H
 #include <stddef.h>
 
+// Module CVectorMath is this directory (an umbrella directory): capg_vexp.h (exp) and
+// capg_philox.h (Philox-4x32-10). A header added here reaches Swift only after the clang
+// module is rebuilt (editing an existing header, or removing .build/*/ModuleCache, does it).
+
 /// out[i] = exp(x[i] + shift) for i < n, and returns the sum of the out[i].
 ///
 /// Method: e^y = 2^k · e^r with k = round(y / ln 2) and r = y − k ln 2 (two-part ln 2, so

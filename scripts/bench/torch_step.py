@@ -45,7 +45,7 @@ def main():
     ap.add_argument("--numpy-rng", action="store_true",
                     help="draw every random number from numpy's default_rng(0) in numpy_step.py's order "
                          "(check_peers.py: the two peers then see the same data)")
-    ap.add_argument("--dump", help="write the first step's gradients and the final parameters to this .npz")
+    ap.add_argument("--dump", help="write the initial parameters, the first step's gradients and the final parameters to this .npz")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.set_num_interop_threads(1)
@@ -138,6 +138,8 @@ def run(a, draws):
     vv = [torch.zeros_like(p) for p in params]
     lr, b1, b2, eps = 0.05, 0.9, 0.999, 1e-8
     times, phases_all, dump = [], [], {}
+    if a.dump:
+        dump.update(W0=W.clone(), E0=E.clone(), bias0=bias.clone())
     ar = torch.arange(b)
     for step in range(a.warmup + a.steps):
         ph = dict.fromkeys(PHASES, 0.0)
@@ -249,6 +251,8 @@ def run_fair(a, draws):
     den = [torch.empty_like(p) for p in params]              # Adam's sqrt(v) + eps
     lr, b1, b2, eps = 0.05, 0.9, 0.999, 1e-8
     times, phases_all, dump = [], [], {}
+    if a.dump:
+        dump.update(W0=W.clone(), E0=E.clone(), bias0=bias.clone())
     ar = torch.arange(b)
     # Preallocated, reused by every step.
     x = torch.empty(b, dx)

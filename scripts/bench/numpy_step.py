@@ -139,8 +139,11 @@ def run(a):
                     fb = np.where(np.isfinite(ha), 0.5 * (la + ha), la + 1)
                     fb = np.where(np.isfinite(falsi) & (falsi > la) & (falsi < ha), falsi, fb)
                     nxt = np.where(bad, fb, nxt)
-                    done = (np.abs(nxt - ta) <= 1e-14) | (ha - la <= 1e-14) | (h == 0)
-                    tau[act] = np.where(h == 0, ta, nxt)
+                    # A Newton step within the tolerance is convergence, even when rounding puts it on
+                    # the bracket's end (h(τ) = ±1e-14 at the root): else the fallback bisects ~30 times.
+                    small = np.abs(h / slope) <= 1e-14
+                    done = small | (np.abs(nxt - ta) <= 1e-14) | (ha - la <= 1e-14) | (h == 0)
+                    tau[act] = np.where(h == 0, ta, np.where(small, ta - h / slope, nxt))
                     act = act[~done]
                     if act.size == 0:
                         break
@@ -303,8 +306,11 @@ def run_fair(a):
                     fb = np.where(np.isfinite(falsi) & (falsi > la) & (falsi < ha), falsi, fb)
                     nxt = np.where(bad, fb, nxt)
                     tol = np.maximum(1e-14, 4 * spacing(ta))  # capg: max(1e-14, 4 ulp(τ))
-                    done = (np.abs(nxt - ta) <= tol) | (ha - la <= tol) | (h == 0)
-                    tau[act] = np.where(h == 0, ta, nxt)
+                    # A Newton step within the tolerance is convergence, even when rounding puts it on
+                    # the bracket's end (h(τ) = ±1e-14 at the root): else the fallback bisects ~30 times.
+                    small = np.abs(h / slope) <= tol
+                    done = small | (np.abs(nxt - ta) <= tol) | (ha - la <= tol) | (h == 0)
+                    tau[act] = np.where(h == 0, ta, np.where(small, ta - h / slope, nxt))
                     act = act[~done]
                     if act.size == 0:
                         break

@@ -191,8 +191,11 @@ def run(a, draws):
                     fb = torch.where(torch.isfinite(ha), 0.5 * (la + ha), la + 1)
                     fb = torch.where(torch.isfinite(falsi) & (falsi > la) & (falsi < ha), falsi, fb)
                     nxt = torch.where(bad, fb, nxt)
-                    done = (torch.abs(nxt - ta) <= 1e-14) | (ha - la <= 1e-14) | (h == 0)
-                    tau[act] = torch.where(h == 0, ta, nxt)
+                    # A Newton step within the tolerance is convergence, even when rounding puts it on
+                    # the bracket's end (h(τ) = ±1e-14 at the root): else the fallback bisects ~30 times.
+                    small = torch.abs(h / slope) <= 1e-14
+                    done = small | (torch.abs(nxt - ta) <= 1e-14) | (ha - la <= 1e-14) | (h == 0)
+                    tau[act] = torch.where(h == 0, ta, torch.where(small, ta - h / slope, nxt))
                     act = act[~done]
                     if act.numel() == 0:
                         break
@@ -330,8 +333,11 @@ def run_fair(a, draws):
                     fb = torch.where(torch.isfinite(falsi) & (falsi > la) & (falsi < ha), falsi, fb)
                     nxt = torch.where(bad, fb, nxt)
                     tol = torch.clamp(4 * ulp(ta), min=1e-14)  # capg: max(1e-14, 4 ulp(τ))
-                    done = (torch.abs(nxt - ta) <= tol) | (ha - la <= tol) | (h == 0)
-                    tau[act] = torch.where(h == 0, ta, nxt)
+                    # A Newton step within the tolerance is convergence, even when rounding puts it on
+                    # the bracket's end (h(τ) = ±1e-14 at the root): else the fallback bisects ~30 times.
+                    small = torch.abs(h / slope) <= tol
+                    done = small | (torch.abs(nxt - ta) <= tol) | (ha - la <= tol) | (h == 0)
+                    tau[act] = torch.where(h == 0, ta, torch.where(small, ta - h / slope, nxt))
                     act = act[~done]
                     if act.numel() == 0:
                         break

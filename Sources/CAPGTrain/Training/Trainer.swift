@@ -78,6 +78,12 @@ public final class Trainer {
     /// Reused Double rows of the Float-row estimator call, one per worker thread.
     var workspaces: [EstimatorWorkspace] = []
 
+    /// The evaluation's score array (64 queries × N), recycled across its chunks and across
+    /// evaluations: a fresh one per chunk page-faulted 1 GB per evaluation at N = 10⁶.
+    var evaluationScores: [Float] = []
+    /// The evaluation's Double rows, one per worker thread.
+    var evaluationRows: [[Double]] = []
+
     /// The test-only failure of `inject_failure` (see `applyInjectedFault`).
     let injectedFault: InjectedFault?
 
@@ -257,25 +263,30 @@ public final class Trainer {
 
     /// Evaluation on the fixed evaluation queries (sharded over ranks, sums allreduced):
     /// `PolicyEvaluator.evaluate` per query on the worker threads (`WorkerThreads`; each
-    /// thread widens the Float scores into its own reused Double row), summed in query order,
+    /// thread widens the Float scores into its own reused Double row; the score array is
+    /// recycled too, `evaluationScores`), summed in query order,
     /// so the result is bitwise independent of the thread count. O(Q·samples·N / T).
     public func evaluate() -> StepMetrics.Evaluation {
         var total = EvaluationSums()
         var ndcgSum = 0.0, ndcgCount = 0.0
         let chunk = 64
         let threads = max(1, workerThreads)
-        var rows = [[Double]](repeating: [], count: threads)
+        if evaluationRows.count < threads { evaluationRows += Array(repeating: [], count: threads - evaluationRows.count) }
         var results = [(EvaluationSums, Double?)](repeating: (EvaluationSums(), nil), count: chunk)
         var start = 0
         while start < evalIDs.count {
             let end = min(start + chunk, evalIDs.count)
-            let batch = task.forward(parameters: parameters, ids: Array(evalIDs[start..<end]), evaluation: true)
-            rows.withUnsafeMutableBufferPointer { rows in
+            var batch = task.forward(parameters: parameters, ids: Array(evalIDs[start..<end]), evaluation: true,
+                                     recycling: &evaluationScores)
+            evaluationRows.withUnsafeMutableBufferPointer { rows in
                 results.withUnsafeMutableBufferPointer { out in
                     WorkerThreads.forEach(batch.queries.count, threads: threads) { i, t in
-                        rows[t].removeAll(keepingCapacity: true)
+                        let range = batch.range(i)
+                        if rows[t].count != range.count { rows[t] = [Double](repeating: 0, count: range.count) }
                         batch.scores.withUnsafeBufferPointer { s in
-                            rows[t].append(contentsOf: s[batch.range(i)].lazy.map { Double($0) })
+                            rows[t].withUnsafeMutableBufferPointer { r in
+                                for j in 0..<range.count { r[j] = Double(s[range.lowerBound + j]) }
+                            }
                         }
                         let base = batch.queries[i]
                         // A learned LSR has its own favourite (recall is measured against it).
@@ -290,6 +301,7 @@ public final class Trainer {
                 total = total + sums
                 if let ndcg { ndcgSum += ndcg; ndcgCount += 1 }
             }
+            swap(&evaluationScores, &batch.scores)
             start = end
         }
         var sums = [total.value, total.recall, total.count, ndcgSum, ndcgCount]

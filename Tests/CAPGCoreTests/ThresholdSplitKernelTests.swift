@@ -173,6 +173,35 @@ final class ThresholdSplitKernelTests: XCTestCase {
         }
     }
 
+    func testRowConversionsMatchScalarLoops() {
+        var g = SplitMix64(seed: 13)
+        for n in Array(0...19) + [1000] {
+            for special in [Float.nan, .infinity, -.infinity, 1] {
+                var x = (0..<n).map { _ in Float(Int(g.next() % 2001) - 1000) / 37 }
+                if n > 0 { x[Int(g.next() % UInt64(n))] = special }
+                var out = [Double](repeating: 0, count: n)
+                var top: Float = 0, bottom: Float = 0
+                x.withUnsafeBufferPointer { xb in
+                    out.withUnsafeMutableBufferPointer { capg_widen_minmax(xb.baseAddress, $0.baseAddress, n, &top, &bottom) }
+                }
+                var t = -Float.infinity, b = Float.infinity
+                for v in x { t = v > t ? v : t; b = v < b ? v : b }
+                XCTAssertEqual(top.bitPattern, t.bitPattern, "n=\(n)")
+                XCTAssertEqual(bottom.bitPattern, b.bitPattern, "n=\(n)")
+                XCTAssertEqual(out.map(\.bitPattern), x.map { Double($0).bitPattern })
+                var row = x.map { Double($0) * 1.000001 }
+                var y = (0..<n).map { Float($0) }
+                let expected = zip(y, row).map { $0 + Float($1) }
+                let flagged = row.withUnsafeMutableBufferPointer { r in
+                    y.withUnsafeMutableBufferPointer { capg_narrow_add_clear(r.baseAddress, $0.baseAddress, n) }
+                }
+                XCTAssertEqual(y.map(\.bitPattern), expected.map(\.bitPattern))
+                XCTAssertEqual(row, [Double](repeating: 0, count: n))
+                XCTAssertEqual(flagged != 0, n > 0 && !special.isFinite, "n=\(n) special=\(special)")
+            }
+        }
+    }
+
     func testExpNegIsLibmExp() {
         for x in [0.0, 1, 700, 708.5, 745, 745.2, 745.8, 745.9, 746, 746.5, 1e6, .infinity] {
             XCTAssertEqual(ThresholdHotCold.expNeg(x).bitPattern, Foundation.exp(-x).bitPattern, "x=\(x)")

@@ -1,3 +1,4 @@
+import CVectorMath
 import Foundation
 
 /// Per-context summary of what an estimate saw.
@@ -36,12 +37,7 @@ public final class EstimatorWorkspace {
         prepare(scores.count)
         var top = -Float.infinity, bottom = Float.infinity
         row.withUnsafeMutableBufferPointer { r in
-            for i in 0..<scores.count {
-                let v = scores[i]
-                r[i] = Double(v)
-                top = v > top ? v : top
-                bottom = v < bottom ? v : bottom
-            }
+            if let x = scores.baseAddress { capg_widen_minmax(x, r.baseAddress!, scores.count, &top, &bottom) }
         }
         rowRange = (Double(top), Double(bottom))
     }
@@ -171,16 +167,14 @@ public struct PolicyGradientEstimator: Sendable {
         if !rowWidened { workspace.widen(scores) }
         var stats = accumulate(rollouts: rollouts, scores: workspace.row, query: query, runningBaseline: runningBaseline,
                                scale: scale, into: &workspace.gradient, workspace: workspace)
-        var check: Float = 0
+        // `gradient += Float(row)`, the row cleared, and the NaN/±∞ check, in one vectorized
+        // pass (`capg_narrow_add_clear`; the former Swift loop's running `check += v * 0` was
+        // a sequential FP chain, ≈ 1 µs per query at N = 1000).
+        var nonFinite = false
         workspace.gradient.withUnsafeMutableBufferPointer { g in
-            for i in 0..<n {
-                let v = Float(g[i])
-                g[i] = 0
-                gradient[i] += v
-                check += v * 0
-            }
+            if n > 0 { nonFinite = capg_narrow_add_clear(g.baseAddress!, gradient.baseAddress!, n) != 0 }
         }
-        stats.nonFinite = !check.isFinite || check != 0
+        stats.nonFinite = nonFinite
         stats.rollouts = rollouts
         return stats
     }

@@ -42,7 +42,11 @@ public struct ThresholdShardRow: Sendable {
     /// Re-splits for `t ≤ bound` from the weights in `w` (n items), keeping the hot items.
     mutating func split(bound: Double, weights w: UnsafePointer<Double>, count n: Int,
                         hot: UnsafeMutablePointer<Int32>) {
-        let split = ThresholdHotCold(weights: w, count: n, bound: bound, hot: hot)
+        adopt(ThresholdHotCold(weights: w, count: n, bound: bound, hot: hot), weights: w, hot: hot)
+    }
+
+    /// Takes `split` (made from the weights `w` into `hot`) as the current split.
+    mutating func adopt(_ split: ThresholdHotCold, weights w: UnsafePointer<Double>, hot: UnsafeMutablePointer<Int32>) {
         hotItems = Array(UnsafeBufferPointer(start: hot, count: split.hotCount))
         hotWeights = hotItems.map { w[Int($0)] }
         hotCold = split
@@ -67,6 +71,34 @@ public struct ThresholdShardWorkspace: Sendable {
         }
         return scores.withUnsafeBufferPointer { s in
             weights.withUnsafeMutableBufferPointer { w in VectorExp.exp(s, shift: -m, into: w) }
+        }
+    }
+
+    /// `loadWeights` fused with the split of the loaded weights for `t ≤ bound`
+    /// (`ThresholdHotCold.withExps`: the same weights and sum, bitwise, in one pass); the
+    /// split is left in `hot`. O(n_s), one vectorized exp per item.
+    mutating func loadWeightsAndSplit(_ scores: [Double], shift m: Double, bound: Double)
+        -> (split: ThresholdHotCold, sumWeights: Double)
+    {
+        let n = scores.count
+        if weights.count != n {
+            weights = [Double](repeating: 0, count: n)
+            hot = [Int32](repeating: 0, count: n)
+        }
+        return scores.withUnsafeBufferPointer { s in
+            weights.withUnsafeMutableBufferPointer { w in
+                hot.withUnsafeMutableBufferPointer { h in
+                    ThresholdHotCold.withExps(s.baseAddress!, shift: -m, count: n, bound: bound,
+                                              weights: w.baseAddress!, hot: h.baseAddress!)
+                }
+            }
+        }
+    }
+
+    /// Makes the split left in `hot` by `loadWeightsAndSplit` the row's.
+    mutating func adopt(_ split: ThresholdHotCold, into row: inout ThresholdShardRow) {
+        weights.withUnsafeBufferPointer { w in
+            hot.withUnsafeMutableBufferPointer { h in row.adopt(split, weights: w.baseAddress!, hot: h.baseAddress!) }
         }
     }
 
@@ -101,6 +133,22 @@ extension ShardedThresholdInclusion {
         for v in scores { bottom = v < bottom ? v : bottom }
         guard !scores.isEmpty, m.isFinite, bottom - m >= linearFloor else {
             return ThresholdShardRow(shift: m, localSumWeights: try ShardedLogSumExp.localSum(scores: scores, shard: shard, shift: m))
+        }
+        // With a hint, the exps and the split for its bound are one pass; the start is
+        // max(τ_hint, log K − log Σ_shard w), so the split is redone only when the latter wins.
+        if let h = logHint, h.isFinite, case let hintBound = ThresholdHotCold.splitFactor * Foundation.exp(h),
+           hintBound > 0, hintBound <= linearBoundCap
+        {
+            let fused = workspace.loadWeightsAndSplit(scores, shift: m, bound: hintBound)
+            var row = ThresholdShardRow(shift: m, localSumWeights: fused.sumWeights)
+            let logLow = Foundation.log(Double(k)) - Foundation.log(fused.sumWeights)
+            if h > logLow {
+                workspace.adopt(fused.split, into: &row)
+            } else {
+                let bound = ThresholdHotCold.splitFactor * Foundation.exp(logLow)
+                if bound > 0 && bound <= linearBoundCap { workspace.split(&row, bound: bound) }
+            }
+            return row
         }
         let sum = workspace.loadWeights(scores, shift: m)
         var row = ThresholdShardRow(shift: m, localSumWeights: sum)

@@ -1,3 +1,4 @@
+import CVectorMath
 import Foundation
 
 /// The hot/cold split of the threshold race's weights `w_i = e^{s_i − max s}` for every
@@ -17,7 +18,15 @@ import Foundation
 /// The other ("hot") items — typically a few times K of them — are evaluated exactly by
 /// the caller, from the index list the split wrote.
 ///
-/// Cost: the split is one branch-free pass over the weights (no exps); `coldSums` is O(1).
+/// Cost: the split is one vectorized pass over the weights (no exps; `capg_threshold_split`,
+/// AVX2 when the CPU has it), or fused with the exp pass that makes the weights
+/// (`withExps`); `coldSums` is O(1).
+///
+/// Summation order: the moments are summed in four lanes (item i into lane i mod 4, in
+/// increasing i) and the lanes as `(l0 + l1) + (l2 + l3)`, with no fused multiply-adds, so
+/// they depend on the weights only — not on the pointer alignment, the thread count or the
+/// CPU variant. (Before the vectorized kernel they were single sequential sums; the two
+/// differ at rounding level, relative ≲ n ε of these nonnegative terms.)
 public struct ThresholdHotCold: Sendable {
     /// Largest `x = w t` treated as cold.
     public static let coldCut = 0.05
@@ -36,25 +45,32 @@ public struct ThresholdHotCold: Sendable {
     @usableFromInline let moments: (Double, Double, Double, Double, Double, Double, Double, Double)
 
     /// Splits `w[0..<n]` for `t ≤ bound`: writes the indices of the hot items (`w_i > cut`)
-    /// to `hot` (capacity ≥ n) and keeps the moments of the cold ones. One branch-free
-    /// pass, no calls (so the eight accumulators stay in registers). O(n).
+    /// to `hot` (capacity ≥ n; only the first `hotCount` entries are written) and keeps the
+    /// moments of the cold ones. One vectorized pass (`capg_threshold_split`). O(n).
     public init(weights w: UnsafePointer<Double>, count n: Int, bound: Double, hot: UnsafeMutablePointer<Int32>) {
-        let cut = Self.coldCut / bound
-        var count = 0
-        var m1 = 0.0, m2 = 0.0, m3 = 0.0, m4 = 0.0, m5 = 0.0, m6 = 0.0, m7 = 0.0, m8 = 0.0
-        for i in 0..<n {
-            let wi = w[i]
-            let isHot = wi > cut
-            hot[count] = Int32(truncatingIfNeeded: i)
-            count += isHot ? 1 : 0
-            let v = isHot ? 0 : wi
-            let v2 = v * v, v3 = v2 * v, v4 = v2 * v2
-            m1 += v; m2 += v2; m3 += v3; m4 += v4; m5 += v4 * v; m6 += v4 * v2; m7 += v4 * v3; m8 += v4 * v4
-        }
+        var result = capg_threshold_split_result()
+        capg_threshold_split(w, n, Self.coldCut / bound, hot, &result)
+        self.init(bound: bound, result)
+    }
+
+    /// `w_i = e^{x_i + shift}` for i < n (bitwise `VectorExp.exp`'s values and sum) fused
+    /// with the split of those weights for `t ≤ bound` (as `init(weights:…)`): one pass over
+    /// `x` (chunks of the weights are split while in L1) instead of two over `w`. Returns
+    /// the split and `Σ_i w_i`. O(n), one vectorized exp per item.
+    public static func withExps(_ x: UnsafePointer<Double>, shift: Double, count n: Int, bound: Double,
+                                weights w: UnsafeMutablePointer<Double>, hot: UnsafeMutablePointer<Int32>)
+        -> (split: ThresholdHotCold, sumWeights: Double)
+    {
+        var result = capg_threshold_split_result()
+        capg_threshold_exp_split(x, shift, w, n, Self.coldCut / bound, hot, &result)
+        return (ThresholdHotCold(bound: bound, result), result.sum)
+    }
+
+    init(bound: Double, _ result: capg_threshold_split_result) {
         self.bound = bound
-        self.cut = cut
-        hotCount = count
-        moments = (m1, m2, m3, m4, m5, m6, m7, m8)
+        cut = Self.coldCut / bound
+        hotCount = result.hot_count
+        moments = result.moments
     }
 
     /// `(Σ_cold (1 − e^{−w_i t}), Σ_cold w_i t e^{−w_i t})` from the moments, for `t ≤ bound`.
@@ -77,23 +93,26 @@ public struct ThresholdHotCold: Sendable {
             - x * (1.0 / 5040 - x * (1.0 / 40320))))))))
     }
 
+    /// `e^{−x}` for x ≥ 0 by libm, but 0 without the call where it underflows to 0 anyway
+    /// (x ≥ 746: e^{−746} < 2^{−1075}, half the least subnormal, so libm returns 0 there
+    /// too; its underflow path is slow: 1.7% of the paper-setting step went there).
+    @inline(__always)
+    public static func expNeg(_ x: Double) -> Double {
+        x >= 746 ? 0 : Foundation.exp(-x)
+    }
+
     /// `gradient[j] −= c · w_j e^{−w_j t}` for every j < n at `t ≤ bound` (the `ψ_j` term of
     /// the threshold gradient, `ψ_j = t · w_j e^{−w_j t}`): the cold items by the polynomial
-    /// in one branch-free pass (hot ones get 0 there), then the hot ones (`hot`: this split's
+    /// in one vectorized pass (`capg_threshold_subtract_cold_decay`; hot ones get 0 there), then the hot ones (`hot`: this split's
     /// `hotCount` indices) with an exact exp. O(n) + O(hot) exps.
     public func subtractDecay(scale c: Double, t: Double, weights w: UnsafePointer<Double>, count n: Int,
                               hot: UnsafeBufferPointer<Int32>, from gradient: UnsafeMutablePointer<Double>) {
         precondition(hot.count >= hotCount, "\(hot.count) hot indices, the split has \(hotCount)")
-        let cut = self.cut
-        for j in 0..<n {
-            let wj = w[j]
-            let e = wj > cut ? 0 : Self.coldExpNeg(wj * t)
-            gradient[j] -= c * wj * e
-        }
+        capg_threshold_subtract_cold_decay(w, n, cut, t, c, gradient)
         for h in 0..<hotCount {
             let j = Int(hot[h])
             let wj = w[j]
-            gradient[j] -= c * wj * Foundation.exp(-wj * t)
+            gradient[j] -= c * wj * Self.expNeg(wj * t)
         }
     }
 }

@@ -125,12 +125,18 @@ public struct ThresholdInclusion: InclusionModel {
         }
         if items.isEmpty { return [] }
         if k >= scores.count { return [Double](repeating: 0, count: items.count) }
-        let fast: [Double]? = scores.withUnsafeBufferPointer { sb in
+        var logP = [Double](repeating: 0, count: items.count)
+        let fast: Bool = scores.withUnsafeBufferPointer { sb in
             gradient.withUnsafeMutableBufferPointer { gb in
-                Self.fastGradients(of: items, scores: sb, k: k, hint: thresholdHint, into: gb)
+                items.withUnsafeBufferPointer { ib in
+                    logP.withUnsafeMutableBufferPointer { lp in
+                        Self.fastGradients(of: ib, scores: sb, range: nil, k: k, hint: thresholdHint,
+                                           scratch: ThresholdScratch(), logP: lp.baseAddress, into: gb)
+                    }
+                }
             }
         }
-        if let fast { return fast }
+        if fast { return logP }
         let solution = Self.solve(scores: scores, k: k)
         var logPsiSoftmax: [Double]? = nil
         var out: [Double] = []
@@ -153,11 +159,40 @@ public struct ThresholdInclusion: InclusionModel {
         return out
     }
 
+    /// `accumulateLogProbabilityGradients` without its arrays, for a caller that solves many
+    /// rows (the estimator's per-thread workspace): the chosen items, the scores and the
+    /// gradient row as raw buffers, the row's `(max, min)` when the caller already knows it
+    /// (else one scan), the solve's N-sized buffers from `scratch`, and no `log P` (the
+    /// estimator does not use it). Same arithmetic as the array form, bitwise; the rare
+    /// log-domain fallback (a weight below e^{−700}) goes through the array form.
+    /// Cost: the array form's minus its O(N) allocations and the `log P` terms.
+    public func accumulateGradients(
+        of items: UnsafeBufferPointer<(item: Int, scale: Double)>, scores: UnsafeBufferPointer<Double>,
+        scoreRange: (top: Double, bottom: Double)?, k: Int, thresholdHint: Double?, scratch: ThresholdScratch,
+        into gradient: UnsafeMutableBufferPointer<Double>
+    ) {
+        precondition(k >= 1, "k must be at least 1 (got \(k))")
+        precondition(gradient.count == scores.count, "gradient has \(gradient.count) entries, scores \(scores.count)")
+        for (item, _) in items {
+            precondition(item >= 0 && item < scores.count, "item \(item) out of range 0..<\(scores.count)")
+        }
+        if items.isEmpty || k >= scores.count { return }
+        if Self.fastGradients(of: items, scores: scores, range: scoreRange, k: k, hint: thresholdHint, scratch: scratch,
+                              logP: nil, into: gradient) { return }
+        var g = Array(gradient)
+        _ = accumulateLogProbabilityGradients(of: Array(items), scores: Array(scores), k: k, thresholdHint: thresholdHint,
+                                              into: &g)
+        _ = gradient.update(fromContentsOf: g)
+    }
+
     /// The same solve and gradient in the linear domain, for the common case where no weight
     /// underflows (`s_i − max s > −700` for all i); returns nil otherwise so the log-domain
-    /// path handles it. Passes over N:
+    /// path handles it (returns false then). Writes `log P(a_m ∈ S)` to `logP` when given.
+    /// Passes over N:
     ///
-    /// 1. `w_i = e^{s_i − max s}` (one exp per item) and `Σ w`;
+    /// 1. `w_i = e^{s_i − max s}` (one exp per item) and `Σ w`, fused with step 2 when there
+    ///    is a hint (the split is made for `T = 1.5 · hint`, and redone for `1.5 K/Σw` in the
+    ///    case `hint ≤ K/Σw`);
     /// 2. the hot/cold split (`ThresholdHotCold`) for `t ≤ T = 1.5 t₀` (t₀ = max(hint, K/Σw)):
     ///    the moments `S_1…S_8` of the cold weights (`w_i T ≤ 0.05`) and the list of hot items;
     /// 3. Newton on `τ = log t` from `log t₀` within the bracket `[log(K/Σw), ∞)` (where
@@ -172,32 +207,46 @@ public struct ThresholdInclusion: InclusionModel {
     /// With a good hint (the K-th arrival time) Newton needs ≈ 3–4 iterations, so the cost
     /// is ≈ one exp and ~20 flops per item instead of one exp per item per iteration.
     static func fastGradients(
-        of items: [(item: Int, scale: Double)], scores: UnsafeBufferPointer<Double>, k: Int, hint: Double?,
-        into gradient: UnsafeMutableBufferPointer<Double>
-    ) -> [Double]? {
+        of items: UnsafeBufferPointer<(item: Int, scale: Double)>, scores: UnsafeBufferPointer<Double>,
+        range: (top: Double, bottom: Double)?, k: Int, hint: Double?, scratch: ThresholdScratch,
+        logP: UnsafeMutablePointer<Double>?, into gradient: UnsafeMutableBufferPointer<Double>
+    ) -> Bool {
         let n = scores.count
         var top = -Double.infinity, bottom = Double.infinity
-        for v in scores {
-            top = v > top ? v : top
-            bottom = v < bottom ? v : bottom
+        if let range {
+            (top, bottom) = range
+        } else {
+            for v in scores {
+                top = v > top ? v : top
+                bottom = v < bottom ? v : bottom
+            }
         }
-        let wArray = UnsafeMutablePointer<Double>.allocate(capacity: n)
-        defer { wArray.deallocate() }
-        let w = wArray
-        // w_i = e^{s_i − max s} in one vectorized pass (the step's largest elementwise cost
-        // with a scalar exp); a score more than 700 below the top leaves this fast path.
-        if bottom - top < -700 { return nil }
-        let sumW = VectorExp.exp(scores, shift: -top, into: UnsafeMutableBufferPointer(start: w, count: n))
-        let kd = Double(k)
-        let tLow = kd / sumW
-        var tStart = tLow
-        if let hint, hint.isFinite, hint > tLow { tStart = hint }
-        let hotBuffer = UnsafeMutablePointer<Int32>.allocate(capacity: n)
-        defer { hotBuffer.deallocate() }
+        // A score more than 700 below the top leaves this fast path.
+        if bottom - top < -700 { return false }
+        scratch.reserve(n)
+        let w = scratch.weights
+        let hotBuffer = scratch.hot
         func split(_ t: Double) -> ThresholdHotCold {
             ThresholdHotCold(weights: w, count: n, bound: ThresholdHotCold.splitFactor * t, hot: hotBuffer)
         }
-        var hotCold = split(tStart)
+        let kd = Double(k)
+        var hotCold: ThresholdHotCold
+        let tStart: Double, tLow: Double
+        if let hint, hint.isFinite, hint > 0 {
+            // w_i = e^{s_i − max s} and the split for t ≤ 1.5·hint in one pass; the start is
+            // max(hint, K/Σw), so the split is redone only when K/Σw ≥ hint.
+            let fused = ThresholdHotCold.withExps(scores.baseAddress!, shift: -top, count: n,
+                                                  bound: ThresholdHotCold.splitFactor * hint, weights: w, hot: hotBuffer)
+            tLow = kd / fused.sumWeights
+            hotCold = fused.split
+            tStart = hint > tLow ? hint : tLow
+            if !(hint > tLow) { hotCold = split(tStart) }
+        } else {
+            let sumW = VectorExp.exp(scores, shift: -top, into: UnsafeMutableBufferPointer(start: w, count: n))
+            tLow = kd / sumW
+            tStart = tLow
+            hotCold = split(tStart)
+        }
         // h(t) = Σ(1 − e^{−w_i t}) − K and t·h'(t) = Σ w_i t e^{−w_i t}.
         func evaluate(_ t: Double) -> (h: Double, slopeT: Double) {
             if t > hotCold.bound { hotCold = split(t) }
@@ -205,7 +254,7 @@ public struct ThresholdInclusion: InclusionModel {
             do {
                 for h in 0..<hotCold.hotCount {
                     let x = w[Int(hotBuffer[h])] * t
-                    let ei = Foundation.exp(-x)
+                    let ei = ThresholdHotCold.expNeg(x)
                     // 1 − e^{−x} has absolute error ~1e-16 per term (what the sum needs);
                     // below 1e-8 the series x − x²/2 is exact to 2e-17 relative as well.
                     sum += x < 1e-8 ? x * (1 - 0.5 * x) : 1 - ei
@@ -249,22 +298,50 @@ public struct ThresholdInclusion: InclusionModel {
         if t > hotCold.bound { hotCold = split(t) }
         let sumPsi = last.slopeT
         var coefficient = 0.0
-        var logP: [Double] = []
-        logP.reserveCapacity(items.count)
-        for (item, scale) in items {
+        for (m, (item, scale)) in items.enumerated() {
             let xa = w[item] * t
             let phi = Self.phi(xa)
             if phi > 0 && sumPsi > 0 {
                 coefficient += scale * phi
                 gradient[item] += scale * phi
             }
-            logP.append(xa < 1e-300 ? Foundation.log(xa) : Foundation.log(-Foundation.expm1(-xa)))
+            if let logP { logP[m] = xa < 1e-300 ? Foundation.log(xa) : Foundation.log(-Foundation.expm1(-xa)) }
         }
         if coefficient != 0 {
             hotCold.subtractDecay(scale: coefficient * t / sumPsi, t: t, weights: w, count: n,
                                   hot: UnsafeBufferPointer(start: hotBuffer, count: hotCold.hotCount),
                                   from: gradient.baseAddress!)
         }
-        return logP
+        return true
+    }
+}
+
+/// The N-sized buffers of `ThresholdInclusion`'s linear-domain solve (the weights and the hot
+/// indices, 12 bytes per item), reused across rows so a per-thread caller allocates nothing
+/// per row (grown on demand, never shrunk). Not thread-safe: one per thread.
+public final class ThresholdScratch {
+    private(set) var weights: UnsafeMutablePointer<Double>
+    private(set) var hot: UnsafeMutablePointer<Int32>
+    private var capacity = 0
+
+    public init() {
+        weights = UnsafeMutablePointer<Double>.allocate(capacity: 1)
+        hot = UnsafeMutablePointer<Int32>.allocate(capacity: 1)
+    }
+
+    deinit {
+        weights.deallocate()
+        hot.deallocate()
+    }
+
+    /// Makes room for n items (the contents are not kept). O(1), or one allocation when n
+    /// exceeds every earlier row.
+    func reserve(_ n: Int) {
+        if n <= capacity { return }
+        weights.deallocate()
+        hot.deallocate()
+        weights = UnsafeMutablePointer<Double>.allocate(capacity: n)
+        hot = UnsafeMutablePointer<Int32>.allocate(capacity: n)
+        capacity = n
     }
 }

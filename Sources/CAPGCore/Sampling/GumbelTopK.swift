@@ -237,9 +237,35 @@ struct TopKHeap {
         }
     }
 
+    /// The items by decreasing key (ties toward the smaller index): the heap's minimum popped
+    /// into the last free slot, on a stack copy, so the result array is the only allocation
+    /// (a sort of the indices and a map cost two more per rollout). `below` is a strict total
+    /// order, so this is exactly the sorted order. O(K log K).
     @usableFromInline func sortedDescending() -> [Int] {
-        let order = keys.indices.sorted { below(keys[$1], items[$1], keys[$0], items[$0]) }
-        return order.map { items[$0] }
+        let n = keys.count
+        return [Int](unsafeUninitializedCapacity: n) { out, initialized in
+            withUnsafeTemporaryAllocation(of: Double.self, capacity: n) { k in
+                withUnsafeTemporaryAllocation(of: Int.self, capacity: n) { it in
+                    for i in 0..<n { k[i] = keys[i]; it[i] = items[i] }
+                    var size = n
+                    while size > 0 {
+                        out[size - 1] = it[0]
+                        size -= 1
+                        k[0] = k[size]; it[0] = it[size]
+                        var p = 0
+                        while true {
+                            let l = 2 * p + 1, r = l + 1
+                            var m = p
+                            if l < size && below(k[l], it[l], k[m], it[m]) { m = l }
+                            if r < size && below(k[r], it[r], k[m], it[m]) { m = r }
+                            if m == p { break }
+                            k.swapAt(p, m); it.swapAt(p, m); p = m
+                        }
+                    }
+                }
+            }
+            initialized = n
+        }
     }
 
     /// `(item, key)` pairs in the order of `sortedDescending`.

@@ -1,0 +1,15 @@
+#ifndef CAPG_ROWCONVERT_H
+#define CAPG_ROWCONVERT_H
+#include <stddef.h>
+
+/// out[i] = (double)x[i] for i < n, and *top / *bottom the largest / smallest x[i] as the
+/// sequential `top = v > top ? v : top` (from −∞) and `bottom = v < bottom ? v : bottom`
+/// (from +∞) give them (a NaN is never taken; exact, order-free). Vectorized (AVX2 when
+/// available). O(n).
+void capg_widen_minmax(const float *x, double *out, size_t n, float *top, float *bottom);
+
+/// y[i] += (float)g[i] and g[i] = 0 for i < n (the estimator's Double row added to the Float
+/// gradient row); returns 1 when some (float)g[i] is NaN or ±∞, else 0. Vectorized. O(n).
+int capg_narrow_add_clear(double *g, float *y, size_t n);
+
+#endif

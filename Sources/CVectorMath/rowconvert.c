@@ -1,0 +1,89 @@
+// Float↔Double row conversions of the estimator (see include/capg_rowconvert.h). Swift's
+// loops for these stayed scalar: a float max/min select chain needs no-NaN flags to
+// vectorize, and the Float/Double row pointers may alias.
+#include "capg_rowconvert.h"
+#include "capg_vexp.h"
+#include <stdint.h>
+#include <string.h>
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+static void widen_generic(const float *restrict x, double *restrict out, size_t n, float *top, float *bottom) {
+    float t = -__builtin_inff(), b = __builtin_inff();
+    for (size_t i = 0; i < n; i++) {
+        float v = x[i];
+        out[i] = (double)v;
+        t = v > t ? v : t;
+        b = v < b ? v : b;
+    }
+    *top = t;
+    *bottom = b;
+}
+
+#if defined(__x86_64__)
+// MAXPS(v, t) is exactly `v > t ? v : t` per lane (MINPS likewise), and the lane
+// accumulators never hold a NaN, so combining them gives the sequential result.
+__attribute__((target("avx2,fma")))
+static void widen_avx2(const float *restrict x, double *restrict out, size_t n, float *top, float *bottom) {
+    __m256 t = _mm256_set1_ps(-__builtin_inff()), b = _mm256_set1_ps(__builtin_inff());
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 v = _mm256_loadu_ps(x + i);
+        t = _mm256_max_ps(v, t);
+        b = _mm256_min_ps(v, b);
+        _mm256_storeu_pd(out + i, _mm256_cvtps_pd(_mm256_castps256_ps128(v)));
+        _mm256_storeu_pd(out + i + 4, _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)));
+    }
+    float tl[8], bl[8];
+    _mm256_storeu_ps(tl, t);
+    _mm256_storeu_ps(bl, b);
+    float tt = tl[0], bb = bl[0];
+    for (int j = 1; j < 8; j++) {
+        tt = tl[j] > tt ? tl[j] : tt;
+        bb = bl[j] < bb ? bl[j] : bb;
+    }
+    for (; i < n; i++) {
+        float v = x[i];
+        out[i] = (double)v;
+        tt = v > tt ? v : tt;
+        bb = v < bb ? v : bb;
+    }
+    *top = tt;
+    *bottom = bb;
+}
+#endif
+
+void capg_widen_minmax(const float *x, double *out, size_t n, float *top, float *bottom) {
+#if defined(__x86_64__)
+    if (capg_vexp_uses_avx2()) { widen_avx2(x, out, n, top, bottom); return; }
+#endif
+    widen_generic(x, out, n, top, bottom);
+}
+
+#define CAPG_NARROW_LOOP                                  \
+    uint32_t worst = 0;                                   \
+    for (size_t i = 0; i < n; i++) {                      \
+        float v = (float)g[i];                            \
+        g[i] = 0;                                         \
+        y[i] += v;                                        \
+        uint32_t bits;                                    \
+        memcpy(&bits, &v, sizeof bits);                   \
+        uint32_t e = bits & 0x7F800000u;                  \
+        worst = e > worst ? e : worst;                    \
+    }                                                     \
+    return worst == 0x7F800000u;
+
+#if defined(__x86_64__)
+__attribute__((target("avx2,fma")))
+static int narrow_avx2(double *restrict g, float *restrict y, size_t n) { CAPG_NARROW_LOOP }
+#endif
+
+static int narrow_generic(double *restrict g, float *restrict y, size_t n) { CAPG_NARROW_LOOP }
+
+int capg_narrow_add_clear(double *g, float *y, size_t n) {
+#if defined(__x86_64__)
+    if (capg_vexp_uses_avx2()) return narrow_avx2(g, y, n);
+#endif
+    return narrow_generic(g, y, n);
+}

@@ -2,7 +2,7 @@
 // loops for these stayed scalar: a float max/min select chain needs no-NaN flags to
 // vectorize, and the Float/Double row pointers may alias.
 #include "capg_rowconvert.h"
-#include "capg_vexp.h"
+#include "cpu_features.h"
 #include <stdint.h>
 #include <string.h>
 #if defined(__x86_64__)
@@ -56,7 +56,7 @@ static void widen_avx2(const float *restrict x, double *restrict out, size_t n, 
 
 void capg_widen_minmax(const float *x, double *out, size_t n, float *top, float *bottom) {
 #if defined(__x86_64__)
-    if (capg_vexp_uses_avx2()) { widen_avx2(x, out, n, top, bottom); return; }
+    if ((capg_cpu_features() & CAPG_CPU_AVX2)) { widen_avx2(x, out, n, top, bottom); return; }
 #endif
     widen_generic(x, out, n, top, bottom);
 }
@@ -83,7 +83,7 @@ static int narrow_generic(double *restrict g, float *restrict y, size_t n) { CAP
 
 int capg_narrow_add_clear(double *g, float *y, size_t n) {
 #if defined(__x86_64__)
-    if (capg_vexp_uses_avx2()) return narrow_avx2(g, y, n);
+    if ((capg_cpu_features() & CAPG_CPU_AVX2)) return narrow_avx2(g, y, n);
 #endif
     return narrow_generic(g, y, n);
 }

@@ -1,6 +1,7 @@
 // The hot/cold split of the threshold race's weights (see include/capg_threshold.h).
 #include "capg_threshold.h"
 #include "capg_vexp.h"
+#include "cpu_features.h"
 #include <string.h>
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -122,7 +123,7 @@ static void split_range(int avx2, const double *w, size_t begin, size_t end, dou
 void capg_threshold_split(const double *w, size_t n, double cut, int32_t *hot, capg_threshold_split_result *out) {
     split_state s;
     memset(&s, 0, sizeof s);
-    split_range(capg_vexp_uses_avx2(), w, 0, n, cut, hot, &s);
+    split_range((capg_cpu_features() & CAPG_CPU_AVX2), w, 0, n, cut, hot, &s);
     state_finish(&s, out);
 }
 
@@ -141,7 +142,7 @@ void capg_threshold_exp_split(const double *x, double shift, double *w, size_t n
                               capg_threshold_split_result *out) {
     split_state s;
     memset(&s, 0, sizeof s);
-    int avx2 = capg_vexp_uses_avx2();
+    int avx2 = (capg_cpu_features() & CAPG_CPU_AVX2);
     for (size_t c = 0; c < n; c += CAPG_SPLIT_CHUNK) {
         size_t e = n - c < CAPG_SPLIT_CHUNK ? n : c + CAPG_SPLIT_CHUNK;
         (void)capg_exp_shifted(x + c, shift, w + c, e - c);
@@ -174,7 +175,7 @@ static void cold_decay_generic(const double *restrict w, size_t n, double cut, d
 
 void capg_threshold_subtract_cold_decay(const double *w, size_t n, double cut, double t, double c, double *g) {
 #if defined(__x86_64__)
-    if (capg_vexp_uses_avx2()) { cold_decay_avx2(w, n, cut, t, c, g); return; }
+    if ((capg_cpu_features() & CAPG_CPU_AVX2)) { cold_decay_avx2(w, n, cut, t, c, g); return; }
 #endif
     cold_decay_generic(w, n, cut, t, c, g);
 }

@@ -1,13 +1,27 @@
 import Foundation
+import CVectorMath
 
 /// Small numerically stable helpers shared by the samplers, inclusion models and estimators.
 public enum StableMath {
     /// `max_i s_i`; O(N).
     @inlinable
     public static func maximum(_ s: [Double]) -> Double {
-        var m = -Double.infinity
-        for v in s where v > m { m = v }
-        return m
+        s.withUnsafeBufferPointer { maximum($0) }
+    }
+
+    /// `max_i s_i`, NaNs ignored, −∞ for an empty buffer: the loop `if s_i > m { m = s_i }` by
+    /// the vectorized `capg_max_f64` (max is exact, so its lanes change nothing but the sign
+    /// of a zero maximum). O(n).
+    public static func maximum(_ s: UnsafeBufferPointer<Double>) -> Double {
+        guard let p = s.baseAddress, s.count > 0 else { return -.infinity }
+        return capg_max_f64(p, s.count)
+    }
+
+    /// `Σ_i x_i²` in Double, in `capg_sum_squares_f32`'s fixed lane order (lane i mod 8,
+    /// lanes combined pairwise), vectorized: a gradient's squared norm. O(n).
+    public static func sumOfSquares(_ x: UnsafeBufferPointer<Float>) -> Double {
+        guard let p = x.baseAddress, x.count > 0 else { return 0 }
+        return capg_sum_squares_f32(p, x.count)
     }
 
     /// Shifted exponentials `w_i = exp(s_i − max s)` (so `max w = 1`, no overflow; below

@@ -26,11 +26,15 @@ public enum PlackettLuce {
         let k = prefix.count, n = s.count
         var inPrefix = prefix.sorted()
         // log Σ_{j∉σ} e^{s_j} with its own shift (it may be far below max s).
+        // The maximum of each run of items between consecutive prefix items, vectorized.
         var m = -Double.infinity
-        var p = 0
-        for i in 0..<n {
-            if p < k && inPrefix[p] == i { p += 1; continue }
-            if s[i] > m { m = s[i] }
+        s.withUnsafeBufferPointer { sb in
+            var from = 0
+            for cut in inPrefix + [n] where cut >= from {
+                let runMax = StableMath.maximum(UnsafeBufferPointer(rebasing: sb[from..<cut]))
+                if runMax > m { m = runMax }
+                from = cut + 1
+            }
         }
         var logRest = -Double.infinity
         if m > -Double.infinity {

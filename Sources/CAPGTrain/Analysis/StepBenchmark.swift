@@ -237,8 +237,7 @@ public struct StepBenchmark: Sendable {
         var opt = cfg.optimizer.make(parameterCount: params.count, learningRate: cfg.lr)
         opt.ascend(parameters: &params, gradient: gradient)  // first touch of the fresh state
         _ = lap()
-        var norm2 = 0.0
-        for v in gradient { norm2 += Double(v) * Double(v) }
+        let norm2 = gradient.withUnsafeBufferPointer { StableMath.sumOfSquares($0) }
         opt.ascend(parameters: &params, gradient: gradient)
         ph.optimizer += lap()
         if !norm2.isFinite { throw TrainingError.nonFiniteParameters(step: trainer.step) }

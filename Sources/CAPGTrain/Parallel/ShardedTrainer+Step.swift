@@ -337,8 +337,10 @@ extension ShardedTrainer {
         allreduceSum(&gW, grid.world)
         for i in 0..<wCount { gradient[i] = gW[i] }
         var norm2 = 0.0
-        if grid.world.rank == 0 { for v in gW { norm2 += Double(v) * Double(v) } }
-        if grid.group == 0 { for v in gradient[wCount...] { norm2 += Double(v) * Double(v) } }
+        if grid.world.rank == 0 { norm2 += gW.withUnsafeBufferPointer { StableMath.sumOfSquares($0) } }
+        if grid.group == 0 {
+            norm2 += gradient.withUnsafeBufferPointer { StableMath.sumOfSquares(UnsafeBufferPointer(rebasing: $0[wCount...])) }
+        }
         return norm2
     }
 

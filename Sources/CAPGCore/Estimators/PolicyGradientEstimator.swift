@@ -16,7 +16,8 @@ public struct EstimateStats: Sendable {
 /// threshold solve's `ThresholdScratch`), so the step loop allocates nothing per query for
 /// the estimate itself. Not thread-safe: one per thread.
 public final class EstimatorWorkspace {
-    @usableFromInline var row: [Double] = []
+    /// The widened score row (what `widen` wrote).
+    public internal(set) var row: [Double] = []
     @usableFromInline var gradient: [Double] = []
     /// `(max, min)` of `row`, set by `widen`.
     @usableFromInline var rowRange: (top: Double, bottom: Double) = (-.infinity, .infinity)
@@ -33,7 +34,7 @@ public final class EstimatorWorkspace {
 
     /// `row ← Double(scores)` (sized to the row), and `rowRange` its (max, min) (which the
     /// threshold solve would otherwise scan for). O(N).
-    @usableFromInline func widen(_ scores: UnsafeBufferPointer<Float>) {
+    public func widen(_ scores: UnsafeBufferPointer<Float>) {
         prepare(scores.count)
         var top = -Float.infinity, bottom = Float.infinity
         row.withUnsafeMutableBufferPointer { r in

@@ -11,9 +11,11 @@ import Glibc
 ///   so the figure is what `capg train` runs. Per step the wall time is max-reduced over
 ///   ranks (a step is as slow as its slowest rank); queries/s = B / median step time.
 /// - **Phases**: the same step re-enacted from the same public pieces with a timer per
-///   phase: scoring (forward GEMMs + bias), convert (Float↔Double score and gradient
-///   rows, as `PolicyGradientEstimator`'s Float-row `accumulate` does them), sampling (Gumbel-top-K + LSR + reward: `PolicyGradientEstimator.rollouts`),
-///   estimator (`accumulate(rollouts:)`), backward (the GEMMs of `TwoTowerESR.backward`),
+///   phase, through the entry points the step's query loop calls (on one thread): scoring
+///   (forward GEMMs, bias in the GEMM), convert (`EstimatorWorkspace.widen`: the Float
+///   score row to Double, with its max and min), sampling (Gumbel-top-K + LSR + reward:
+///   `PolicyGradientEstimator.rollouts`), estimator (`accumulate(rollouts:…workspace:)`,
+///   including the Double row added into the Float gradient row), backward (the GEMMs of `TwoTowerESR.backward`),
 ///   allreduce (gradient + metric sums) and optimizer (one `ascend`). Each phase is the
 ///   median over steps of the max over ranks.
 /// - **Ceilings**: OpenBLAS sgemm GFLOP/s on the step's own GEMM shapes, Philox words/s
@@ -195,35 +197,42 @@ public struct StepBenchmark: Sendable {
         let estimator = trainer.estimator
         var t = Self.now()
         func lap() -> Double { let u = Self.now(); defer { t = u }; return u - t }
-        let batch = trainer.task.forward(parameters: trainer.parameters, ids: ids, evaluation: false)
+        // The step writes its scores into the array it recycles from the previous step;
+        // borrowed here for the same reason (a fresh B×N array costs its page faults).
+        var recycled: [Float] = []
+        swap(&recycled, &trainer.buffers.recycledScores)
+        _ = lap()
+        var batch = trainer.task.forward(parameters: trainer.parameters, ids: ids, evaluation: false, recycling: &recycled)
         ph.scoring += lap()
+        defer { swap(&trainer.buffers.recycledScores, &batch.scores) }
+        // The score gradient is recycled in the step, so its allocation and first touch are
+        // not timed here either.
         var g = [Float](repeating: 0, count: batch.scores.count)
-        let maxRow = (0..<batch.count).map { batch.range($0).count }.max() ?? 0
-        var row = [Double](repeating: 0, count: maxRow), grow = [Double](repeating: 0, count: maxRow)
         var rewardSum = 0.0, sampleCount = 0.0
         let scale = 1 / Double(cfg.batchSize)
-        ph.convert += lap()
-        // What `PolicyGradientEstimator.accumulate(scores: UnsafeBufferPointer<Float>, …)`
-        // does, with a timer between its parts.
+        let workspace = EstimatorWorkspace()
+        _ = lap()
+        // What the step's `rollouts(scores: UnsafeBufferPointer<Float>, …, workspace:)` and
+        // `accumulate(rollouts:…, workspace:, rowWidened: true)` do (one thread), with a
+        // timer between widening, sampling and the estimate (which includes adding the
+        // Double row into the Float gradient).
         for (qi, q) in batch.queries.enumerated() {
             let range = batch.range(qi)
-            let n = range.count
-            if row.count != n { row = [Double](repeating: 0, count: n); grow = row }
-            batch.scores.withUnsafeBufferPointer { sb in row.withUnsafeMutableBufferPointer { r in
-                for i in 0..<n { r[i] = Double(sb[range.lowerBound + i]) } } }
+            batch.scores.withUnsafeBufferPointer { sb in workspace.widen(UnsafeBufferPointer(rebasing: sb[range])) }
             ph.convert += lap()
-            let rollouts = estimator.rollouts(scores: row, query: q, seed: cfg.seed, step: trainer.step, queryID: ids[qi])
+            let rollouts = estimator.rollouts(scores: workspace.row, query: q, seed: cfg.seed, step: trainer.step,
+                                              queryID: ids[qi])
             ph.sampling += lap()
             rewardSum += rollouts.reduce(0) { $0 + $1.reward }; sampleCount += Double(rollouts.count)
-            let active = (estimator.kind == .vpg && estimator.baseline != .none) || estimator.kind == .distill
-                || rollouts.contains { $0.reward != 0 }
-            if !active { continue }
-            estimator.accumulate(rollouts: rollouts, scores: row, query: q, runningBaseline: trainer.runningBaseline,
-                                 scale: scale, into: &grow)
+            batch.scores.withUnsafeBufferPointer { sb in
+                g.withUnsafeMutableBufferPointer { gb in
+                    _ = estimator.accumulate(rollouts: rollouts, scores: UnsafeBufferPointer(rebasing: sb[range]), query: q,
+                                             runningBaseline: trainer.runningBaseline, scale: scale,
+                                             into: UnsafeMutableBufferPointer(rebasing: gb[range]), workspace: workspace,
+                                             rowWidened: true)
+                }
+            }
             ph.estimator += lap()
-            g.withUnsafeMutableBufferPointer { gb in grow.withUnsafeMutableBufferPointer { gr in
-                for i in 0..<n { gb[range.lowerBound + i] += Float(gr[i]); gr[i] = 0 } } }
-            ph.convert += lap()
         }
         var gradient = [Float](repeating: 0, count: trainer.parameters.count)
         _ = lap()  // allocation is not a GEMM

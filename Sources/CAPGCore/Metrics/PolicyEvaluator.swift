@@ -90,14 +90,9 @@ public struct PolicyEvaluator: Sendable {
         case .monteCarlo:
             break
         }
-        var v = 0.0, rec = 0.0
-        for m in 0..<samples {
-            var noise = noiseStream(queryID: queryID, sample: m)
-            let sigma = GumbelTopK.sample(scores: s, k: k, stream: &noise)
-            v += lsr.setValue(candidates: sigma, query: query)
-            if sigma.contains(favourite) { rec += 1 }
+        return monteCarlo(draws: samples, query: query, queryID: queryID, favourite: favourite) { noise in
+            GumbelTopK.sample(scores: s, k: k, stream: &noise)
         }
-        return EvaluationSums(value: v / Double(samples), recall: rec / Double(samples), count: 1)
     }
 
     /// True when `evaluate` needs the whole score row at once for N items (enumeration or the
@@ -129,11 +124,20 @@ public struct PolicyEvaluator: Sendable {
         guard case .monteCarlo = method(itemCount: n) else {
             return evaluate(scores: [Double](repeating: 0, count: n), query: query, queryID: queryID, favourite: favourite)
         }
+        return monteCarlo(draws: Self.randomBaselineSampleFactor * samples, query: query, queryID: queryID,
+                          favourite: favourite) { noise in
+            UniformSubset.sample(n: n, k: k, stream: &noise)
+        }
+    }
+
+    /// The mean set value and recall over `draws` candidate sets, set m drawn by `draw` from
+    /// sample m's noise stream (`noiseStream`). O(draws · (cost of a draw + K)).
+    func monteCarlo<Q: RankingQuery>(draws: Int, query: Q, queryID: Int, favourite: Int,
+                                     _ draw: (inout RandomStream) -> [Int]) -> EvaluationSums {
         var v = 0.0, rec = 0.0
-        let draws = Self.randomBaselineSampleFactor * samples
         for m in 0..<draws {
             var noise = noiseStream(queryID: queryID, sample: m)
-            let set = UniformSubset.sample(n: n, k: k, stream: &noise)
+            let set = draw(&noise)
             v += lsr.setValue(candidates: set, query: query)
             if set.contains(favourite) { rec += 1 }
         }

@@ -186,9 +186,9 @@ final class GridTests: XCTestCase {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let odd = try mpirun(2, common + ["--set", "item_shards=3", "--steps", "2", "--run-dir", dir])
         XCTAssertEqual(odd.code, 64)
-        XCTAssertTrue(odd.err.contains("item_shards (3) must divide the number of ranks (2)"), odd.err)
+        XCTAssertTrue(odd.rankSaid("item_shards (3) must divide the number of ranks (2)"), odd.err)
         let exact = try mpirun(2, common + grid(2) + ["--inclusion", "exact", "--steps", "2", "--run-dir", dir])
         XCTAssertEqual(exact.code, 64)
-        XCTAssertTrue(exact.err.contains("use --inclusion threshold"), exact.err)
+        XCTAssertTrue(exact.rankSaid("use --inclusion threshold"), exact.err)
     }
 }

@@ -3,7 +3,20 @@ import XCTest
 
 /// Runs the built `capg` under a real `mpirun` (Open MPI) with a hard time limit, for the
 /// multi-rank tests.
-struct MPIOutcome { var code: Int32; var out: String; var err: String; var seconds: Double }
+struct MPIOutcome {
+    var code: Int32; var out: String; var err: String; var seconds: Double
+
+    /// `err` without mpirun's own notices (blocks framed by lines of dashes: "Primary job
+    /// terminated normally…", "exited on signal 9…"). mpirun forwards a rank's stderr in
+    /// chunks and may print such a block between two chunks of one line (seen in CI:
+    /// "item_shard<block>s (3) must divide"), so a rank's message is matched in this.
+    var rankErr: String {
+        err.replacingOccurrences(of: #"-{20,}\n[\s\S]*?-{20,}\n"#, with: "", options: .regularExpression)
+    }
+
+    /// A rank printed `message` on stderr (found whole, or once mpirun's notices are cut out).
+    func rankSaid(_ message: String) -> Bool { err.contains(message) || rankErr.contains(message) }
+}
 
 extension XCTestCase {
     var capgBinaryPath: String {
@@ -46,17 +59,10 @@ extension XCTestCase {
         p.waitUntilExit()
         return MPIOutcome(code: p.terminationStatus,
                        out: (try? String(contentsOf: outURL, encoding: .utf8)) ?? "",
-                       err: withoutLauncherBanners((try? String(contentsOf: errURL, encoding: .utf8)) ?? ""),
+                       err: (try? String(contentsOf: errURL, encoding: .utf8)) ?? "",
                        seconds: Date().timeIntervalSince(start))
     }
 
-    /// `text` without mpirun's own notices (a block framed by lines of dashes, "Primary job
-    /// terminated normally…"). mpirun forwards a rank's stderr in chunks and may print such
-    /// a block between two chunks of one line (seen: "item_shard<block>s (3) must divide"),
-    /// so the rank's messages are checked with the blocks cut out.
-    func withoutLauncherBanners(_ text: String) -> String {
-        text.replacingOccurrences(of: #"-{20,}\n[\s\S]*?-{20,}\n"#, with: "", options: .regularExpression)
-    }
 
     func tempDir() -> String {
         FileManager.default.temporaryDirectory.appendingPathComponent("capg-mpi-\(UUID().uuidString)").path

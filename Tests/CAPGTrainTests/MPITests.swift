@@ -59,7 +59,7 @@ final class MPITests: XCTestCase {
         let r = try mpirun(3, common + ["--steps", "1000", "--set", "inject_failure=1:5", "--run-dir", dir], timeLimit: 60)
         XCTAssertNotEqual(r.code, 0)
         XCTAssertLessThan(r.seconds, 30)
-        XCTAssertTrue(r.err.contains("rank 1 of 3: error: rank 1: injected failure at step 5"), r.err)
+        XCTAssertTrue(r.rankSaid("rank 1 of 3: error: rank 1: injected failure at step 5"), r.err)
     }
 
     /// A rank killed outright (SIGKILL: no chance to call MPI_Abort) still ends the job
@@ -92,7 +92,7 @@ final class MPITests: XCTestCase {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let r = try mpirun(2, common + ["--set", "inject_failure=1:3:nan", "--run-dir", dir], timeLimit: 60)
         XCTAssertNotEqual(r.code, 0)
-        XCTAssertTrue(r.err.contains("rank 1: non-finite (NaN/Inf) gradient at step 3"), r.err)
+        XCTAssertTrue(r.rankSaid("rank 1: non-finite (NaN/Inf) gradient at step 3"), r.err)
     }
 
     /// A configuration error under mpirun: reported once (by rank 0), non-zero exit, no hang.

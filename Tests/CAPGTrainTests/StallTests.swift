@@ -41,8 +41,8 @@ final class StallTests: XCTestCase {
         let pid = try XCTUnwrap(stopped.pid, "rank 1 was not found")
         defer { kill(pid, SIGKILL) }
         XCTAssertEqual(r.code, 1, r.err)
-        XCTAssertTrue(r.err.contains("rank(s) 1 did not arrive"), r.err)
-        XCTAssertTrue(r.err.contains("rank 0 of 2: stall: step "), r.err)
+        XCTAssertTrue(r.rankSaid("rank(s) 1 did not arrive"), r.err)
+        XCTAssertTrue(r.rankSaid("rank 0 of 2: stall: step "), r.err)
         let stallToExit = end.timeIntervalSince(try XCTUnwrap(stopped.date))
         print(String(format: "stall: SIGSTOP of rank 1 → job exit %d after %.1f s (stall_timeout 4 s)", r.code, stallToExit))
         XCTAssertLessThan(stallToExit, 4 + 3 + 15, "the job must end soon after the stall timeout")
@@ -69,7 +69,7 @@ final class StallTests: XCTestCase {
         let pid = try XCTUnwrap(stopped.pid, "rank 1 was not found")
         defer { kill(pid, SIGKILL) }
         XCTAssertEqual(r.code, 75, r.err)
-        XCTAssertTrue(r.err.contains("no checkpoint is written"), r.err)
+        XCTAssertTrue(r.rankSaid("no checkpoint is written"), r.err)
         let waited = end.timeIntervalSince(try XCTUnwrap(stopped.date))
         print(String(format: "stall + SIGTERM: job exit %d after %.1f s (grace 20 s, stall_timeout 40 s)", r.code, waited))
         XCTAssertLessThan(waited, 35, "the stop must cut the 40 s stall timeout short")

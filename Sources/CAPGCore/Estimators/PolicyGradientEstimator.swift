@@ -259,13 +259,9 @@ public struct PolicyGradientEstimator: Sendable {
             if let vK = rollouts.first(where: { $0.kthPerturbedScore != nil })?.kthPerturbedScore {
                 hint = Foundation.exp(-(vK - top))
             }
-            guard let workspace else {
-                let chosen = rollouts.filter { $0.reward != 0 }.map { (item: $0.chosen, scale: perSample * $0.reward) }
-                if chosen.isEmpty { break }
-                _ = ThresholdInclusion().accumulateLogProbabilityGradients(
-                    of: chosen, scores: s, k: sampler.k, thresholdHint: hint, into: &gradient)
-                break
-            }
+            // Without a workspace (the `[Double]` API), a scratch for this call: the same
+            // solve, bitwise, with its buffers allocated once here.
+            let scratch = workspace?.threshold ?? ThresholdScratch()
             withUnsafeTemporaryAllocation(of: (item: Int, scale: Double).self, capacity: rollouts.count) { chosen in
                 var count = 0
                 for r in rollouts where r.reward != 0 {
@@ -277,7 +273,7 @@ public struct PolicyGradientEstimator: Sendable {
                     gradient.withUnsafeMutableBufferPointer { gb in
                         ThresholdInclusion().accumulateGradients(
                             of: UnsafeBufferPointer(rebasing: chosen[0..<count]), scores: sb, scoreRange: range, k: sampler.k,
-                            thresholdHint: hint, scratch: workspace.threshold, into: gb)
+                            thresholdHint: hint, scratch: scratch, into: gb)
                     }
                 }
             }

@@ -186,8 +186,8 @@ public struct ThresholdInclusion: InclusionModel {
     }
 
     /// The same solve and gradient in the linear domain, for the common case where no weight
-    /// underflows (`s_i − max s > −700` for all i); returns nil otherwise so the log-domain
-    /// path handles it (returns false then). Writes `log P(a_m ∈ S)` to `logP` when given.
+    /// underflows (`s_i − max s > −700` for all i); returns false otherwise, so the log-domain
+    /// path handles it. Writes `log P(a_m ∈ S)` to `logP` when given.
     /// Passes over N:
     ///
     /// 1. `w_i = e^{s_i − max s}` (one exp per item) and `Σ w`, fused with step 2 when there

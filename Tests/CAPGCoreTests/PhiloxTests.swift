@@ -87,7 +87,7 @@ final class PhiloxTests: XCTestCase {
         var keys: [RandomKey] = [RandomKey(seed: 0, purpose: .parameterInit),
                                  RandomKey(seed: .max, purpose: .bootstrap, step: Int(UInt32.max), query: Int(UInt32.max),
                                            sample: (1 << 24) - 1)]
-        var g = SplitMix(0x5EED)
+        var g = SplitMix64(seed: 0x5EED)
         for i in 0..<24 {
             keys.append(RandomKey(seed: g.next(), purpose: purposes[i % purposes.count], step: Int(g.next() % 1000),
                                   query: Int(g.next() & 0xFFFF_FFFF), sample: Int(g.next() % (1 << 24))))
@@ -143,18 +143,5 @@ final class PhiloxTests: XCTestCase {
     func testPhiloxKernelVariant() {
         print("PhiloxBatch uses AVX2: \(PhiloxBatch.usesAVX2); VectorExp uses AVX2+FMA: \(VectorExp.usesAVX2)")
         if VectorExp.usesAVX2 { XCTAssertTrue(PhiloxBatch.usesAVX2) }
-    }
-}
-
-/// SplitMix64, for test keys.
-private struct SplitMix {
-    var state: UInt64
-    init(_ seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

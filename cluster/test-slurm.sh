@@ -42,11 +42,15 @@ wait_gone() {  # wait until the job reached a final state (its record and exit c
 fingerprint() { python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['param_fingerprint'])" "$1/summary.json" 2>/dev/null; }
 steps_of() { python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['steps'])" "$1/summary.json" 2>/dev/null; }
 # Slurm holds a requeued batch job for ~2 minutes before it is eligible again; a real
-# cluster just waits, the test releases it at once.
+# cluster just waits, the test releases it early — but not within the second of the
+# requeue: slurmd revokes the old instance's credential with one-second resolution, and a
+# relaunch 60 ms later was refused ("Job credential revoked … already killed, do not launch
+# batch job"), so the job ended without its second segment (seen once in CI, job 149).
 release_when_requeued() {
   local j=$1 t=0
   while [ $t -lt 120 ]; do
     if [ "$(job_field "$j" JobState)" = PENDING ] && [ "$(job_field "$j" Restarts)" -ge 1 ] 2>/dev/null; then
+      sleep 2
       scontrol update JobId="$j" StartTime=now >/dev/null 2>&1; return 0
     fi
     sleep 1; t=$((t + 1))

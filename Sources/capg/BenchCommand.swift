@@ -33,7 +33,7 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Untimed warm-up steps per variant.") var warmup = 1
     @Option(help: "Comma-separated variants: vpg, capg-threshold, capg-independent, topk, distill.")
     var variants = StepBenchmark().variants.map(\.name).joined(separator: ",")
-    @Option(name: .customLong("blas-threads"), help: "OpenBLAS threads per rank (default: $OPENBLAS_NUM_THREADS if set, else cores / ranks on the node).")
+    @Option(name: .customLong("blas-threads"), help: "Threads per rank for the GEMMs and the per-query loop (default: $OPENBLAS_NUM_THREADS if set, else cores / ranks on the node).")
     var blasThreads: Int?
     @Flag(name: .customLong("no-phases"), help: "Skip the per-phase breakdown.") var noPhases = false
     @Flag(name: .customLong("no-ceilings"), help: "Skip the machine ceilings.") var noCeilings = false

@@ -89,7 +89,7 @@ struct TrainCommand: ParsableCommand {
     var evalEvery: Int?
     @Option(name: .customLong("check-every"), help: "Compare a parameter fingerprint across ranks every N steps; 0 = never (default 50).")
     var checkEvery: Int?
-    @Option(name: .customLong("blas-threads"), help: "Threads per rank for OpenBLAS and for the per-query sampling/estimator loop (default: $OPENBLAS_NUM_THREADS if set, else cores / ranks on the node).")
+    @Option(name: .customLong("blas-threads"), help: "Threads per rank for the GEMMs and for the per-query sampling/estimator loop; results are bitwise the same for every count (default: $OPENBLAS_NUM_THREADS if set, else cores / ranks on the node).")
     var blasThreads: Int?
     @Option(name: .customLong("item-shards"), help: "Item shards S of the process grid: P = Q query groups × S item shards; each rank holds N/S items' rows of E and b and their optimizer state (synthetic data). 1 = data-parallel, every rank holds the whole table (default 1).")
     var itemShards: Int?

@@ -55,6 +55,29 @@ final class TrainTests: XCTestCase {
         }
     }
 
+    /// `--blas-threads` sets the GEMMs' threads and the per-query loop's together; with a
+    /// batch large enough that all three of the step's GEMMs are tiled (forward by columns,
+    /// ∂E by rows, ∂U by depth), 1, 2 and 3 threads train bitwise the same parameters. (With
+    /// OpenBLAS's own threading they did not: its result depends on its partition.)
+    func testGEMMThreadCountDoesNotChangeResults() throws {
+        var c = smallConfig(.capg); c.items = 5000; c.steps = 4; c.evalEvery = 100
+        XCTAssertEqual(GEMMTiling(m: c.batchSize, n: c.items, k: c.dim).split, .columns)
+        XCTAssertEqual(GEMMTiling(m: c.items, n: c.dim, k: c.batchSize).split, .rows)
+        XCTAssertEqual(GEMMTiling(m: c.batchSize, n: c.dim, k: c.items).split, .depth)
+        let saved = GEMM.threads
+        defer { GEMM.setThreads(saved) }
+        var results: [[Float]] = []
+        for threads in [1, 2, 3] {
+            GEMM.setThreads(threads)
+            let t = try Trainer(config: c, communicator: SingleProcessCommunicator())
+            XCTAssertEqual(t.workerThreads, threads)
+            for _ in 0..<c.steps { _ = try t.trainStep() }
+            results.append(t.parameters)
+        }
+        XCTAssertEqual(results[0], results[1], "1 vs 2 threads")
+        XCTAssertEqual(results[0], results[2], "1 vs 3 threads")
+    }
+
     func testRunDirectoryContents() throws {
         var c = smallConfig(.topk); c.steps = 10; c.evalEvery = 5
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("capg-test-\(UUID().uuidString)")

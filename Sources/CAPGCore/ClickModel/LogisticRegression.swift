@@ -48,8 +48,7 @@ public struct LogisticRegression: Sendable, Equatable {
         x.withUnsafeBufferPointer { xb in
             wf.withUnsafeBufferPointer { wb in
                 z.withUnsafeMutableBufferPointer { zb in
-                    cblas_sgemv(CblasRowMajor, CblasNoTrans, blasint(n), blasint(p), 1, xb.baseAddress!, blasint(p),
-                                wb.baseAddress!, 1, 0, zb.baseAddress!, 1)
+                    GEMM.sgemv(.none, m: n, n: p, a: xb.baseAddress!, lda: p, x: wb.baseAddress!, beta: 0, y: zb.baseAddress!)
                 }
             }
         }
@@ -78,8 +77,8 @@ public struct LogisticRegression: Sendable, Equatable {
             x.withUnsafeBufferPointer { xb in
                 residual.withUnsafeBufferPointer { rb in
                     gradient.withUnsafeMutableBufferPointer { gb in
-                        cblas_sgemv(CblasRowMajor, CblasTrans, blasint(n), blasint(p), 1 / Float(n), xb.baseAddress!,
-                                    blasint(p), rb.baseAddress!, 1, 0, gb.baseAddress!, 1)
+                        GEMM.sgemv(.transpose, m: n, n: p, alpha: 1 / Float(n), a: xb.baseAddress!, lda: p, x: rb.baseAddress!,
+                                   beta: 0, y: gb.baseAddress!)
                     }
                 }
             }

@@ -37,8 +37,8 @@ public struct LinearESR: DocumentScorer, Hashable, Codable {
         guard n > 0 else { return }
         let b = parameters[biasOffset]
         for d in 0..<n { scores[d] = b }
-        cblas_sgemv(CblasRowMajor, CblasNoTrans, blasint(n), blasint(f), 1, features.baseAddress!, blasint(f),
-                    parameters.baseAddress!, 1, 1, scores.baseAddress!, 1)
+        GEMM.sgemv(.none, m: n, n: f, a: features.baseAddress!, lda: f, x: parameters.baseAddress!, beta: 1,
+                   y: scores.baseAddress!)
     }
 
     public func backward(parameters: UnsafeBufferPointer<Float>, features: UnsafeBufferPointer<Float>, documents n: Int,
@@ -50,7 +50,7 @@ public struct LinearESR: DocumentScorer, Hashable, Codable {
         var gb: Float = 0
         for d in 0..<n { gb += scoreGradient[d] }
         gradient[biasOffset] += gb
-        cblas_sgemv(CblasRowMajor, CblasTrans, blasint(n), blasint(f), 1, features.baseAddress!, blasint(f),
-                    scoreGradient.baseAddress!, 1, 1, gradient.baseAddress!, 1)
+        GEMM.sgemv(.transpose, m: n, n: f, a: features.baseAddress!, lda: f, x: scoreGradient.baseAddress!, beta: 1,
+                   y: gradient.baseAddress!)
     }
 }

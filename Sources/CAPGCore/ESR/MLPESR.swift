@@ -53,8 +53,7 @@ public struct MLPESR: DocumentScorer, Hashable, Codable {
         }
         let b = p[bOffset]
         for d in 0..<n { scores[d] = b }
-        cblas_sgemv(CblasRowMajor, CblasNoTrans, blasint(n), blasint(h), 1, a, blasint(h),
-                    p + vOffset, 1, 1, scores.baseAddress!, 1)
+        GEMM.sgemv(.none, m: n, n: h, a: a, lda: h, x: p + vOffset, beta: 1, y: scores.baseAddress!)
     }
 
     public func backward(parameters: UnsafeBufferPointer<Float>, features: UnsafeBufferPointer<Float>, documents n: Int,
@@ -70,7 +69,7 @@ public struct MLPESR: DocumentScorer, Hashable, Codable {
         for d in 0..<n { gb += gs[d] }
         g[bOffset] += gb
         // ∂v += Aᵀ g (uses A before it is overwritten).
-        cblas_sgemv(CblasRowMajor, CblasTrans, blasint(n), blasint(h), 1, a, blasint(h), gs, 1, 1, g + vOffset, 1)
+        GEMM.sgemv(.transpose, m: n, n: h, a: a, lda: h, x: gs, beta: 1, y: g + vOffset)
         // ∂Z = g_d v ⊙ 1[a > 0] in place (a > 0 ⇔ z > 0 for ReLU), and ∂c += column sums.
         for d in 0..<n {
             let row = a + d * h

@@ -43,16 +43,19 @@ public enum Launch {
         }
     }
 
-    /// OpenBLAS threads per rank. An explicit `requested` value wins; otherwise
-    /// `OPENBLAS_NUM_THREADS`, if set, is respected (OpenBLAS read it at load); otherwise a
-    /// rank gets `cores / ranks-on-this-node` threads (at least 1), so P ranks on a node
-    /// never start P × cores BLAS threads. Returns the count in force.
+    /// Threads per rank for the GEMMs (`GEMM`, which runs OpenBLAS one thread per call and
+    /// spreads its tiles itself) and the per-query loops. An explicit `requested` value
+    /// wins; otherwise `OPENBLAS_NUM_THREADS`, if set, is respected; otherwise a rank gets
+    /// `cores / ranks-on-this-node` threads (at least 1), so P ranks on a node never start
+    /// P × cores threads. Returns the count in force.
     @discardableResult
     public static func configureBLASThreads(requested: Int?) -> Int {
         if let requested, requested > 0 {
             GEMM.setThreads(requested)
         } else if ProcessInfo.processInfo.environment["OPENBLAS_NUM_THREADS"] == nil {
             GEMM.setThreads(max(1, ProcessInfo.processInfo.activeProcessorCount / max(1, localRanks)))
+        } else {
+            GEMM.setThreads(GEMM.threads)
         }
         return GEMM.threads
     }

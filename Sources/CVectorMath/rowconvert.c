@@ -61,25 +61,32 @@ void capg_widen_minmax(const float *x, double *out, size_t n, float *top, float 
     widen_generic(x, out, n, top, bottom);
 }
 
-#define CAPG_NARROW_LOOP                                  \
+// `STORE(i, v)` writes the narrowed value: `y[i] += v`, or `y[i] = v + 0.0f` (what adding
+// to a zeroed row gives, −0 included: 0 + (−0) = +0), so both variants share one loop.
+#define CAPG_NARROW_LOOP(STORE)                           \
     uint32_t worst = 0;                                   \
     for (size_t i = 0; i < n; i++) {                      \
         float v = (float)g[i];                            \
         g[i] = 0;                                         \
-        y[i] += v;                                        \
+        STORE(i, v);                                      \
         uint32_t bits;                                    \
         memcpy(&bits, &v, sizeof bits);                   \
         uint32_t e = bits & 0x7F800000u;                  \
         worst = e > worst ? e : worst;                    \
     }                                                     \
     return worst == 0x7F800000u;
+#define CAPG_ADD(i, v) (y[i] += (v))
+#define CAPG_SET(i, v) (y[i] = (v) + 0.0f)
 
 #if defined(__x86_64__)
 __attribute__((target("avx2,fma")))
-static int narrow_avx2(double *restrict g, float *restrict y, size_t n) { CAPG_NARROW_LOOP }
+static int narrow_avx2(double *restrict g, float *restrict y, size_t n) { CAPG_NARROW_LOOP(CAPG_ADD) }
+__attribute__((target("avx2,fma")))
+static int narrow_set_avx2(double *restrict g, float *restrict y, size_t n) { CAPG_NARROW_LOOP(CAPG_SET) }
 #endif
 
-static int narrow_generic(double *restrict g, float *restrict y, size_t n) { CAPG_NARROW_LOOP }
+static int narrow_generic(double *restrict g, float *restrict y, size_t n) { CAPG_NARROW_LOOP(CAPG_ADD) }
+static int narrow_set_generic(double *restrict g, float *restrict y, size_t n) { CAPG_NARROW_LOOP(CAPG_SET) }
 
 int capg_narrow_add_clear(double *g, float *y, size_t n) {
 #if defined(__x86_64__)
@@ -87,3 +94,12 @@ int capg_narrow_add_clear(double *g, float *y, size_t n) {
 #endif
     return narrow_generic(g, y, n);
 }
+
+int capg_narrow_set_clear(double *g, float *y, size_t n) {
+#if defined(__x86_64__)
+    if ((capg_cpu_features() & CAPG_CPU_AVX2)) return narrow_set_avx2(g, y, n);
+#endif
+    return narrow_set_generic(g, y, n);
+}
+
+int capg_narrow_set_clear_generic(double *g, float *y, size_t n) { return narrow_set_generic(g, y, n); }

@@ -146,6 +146,31 @@ final class PerformanceKernelTests: XCTestCase {
             XCTAssertEqual(a.rewardSum, b.rewardSum)
             XCTAssertFalse(b.nonFinite)
             for i in 0..<n { XCTAssertEqual(gf[i], 1 + Float(gd[i]), "\(kind) \(inclusion) \(i)") }
+            // `overwrite` sets the row (NaN before) to what adding into zeros gives, bitwise.
+            var set = [Float](repeating: .nan, count: n), added = [Float](repeating: 0, count: n)
+            sf.withUnsafeBufferPointer { sb in
+                set.withUnsafeMutableBufferPointer { gb in
+                    _ = est.accumulate(scores: sb, query: q, seed: 1, step: 2, queryID: 3, scale: 0.25, into: gb,
+                                       workspace: ws, overwrite: true)
+                }
+                added.withUnsafeMutableBufferPointer { gb in
+                    _ = est.accumulate(scores: sb, query: q, seed: 1, step: 2, queryID: 3, scale: 0.25, into: gb,
+                                       workspace: ws)
+                }
+            }
+            XCTAssertEqual(set.map(\.bitPattern), added.map(\.bitPattern), "\(kind) \(inclusion) overwrite")
+        }
+        // A query whose rollouts carry no weight: `overwrite` leaves zeros, not the old row.
+        let zeroReward = TableQuery(q: [Double](repeating: 0, count: n), l: randomUnit(n, seed: 2))
+        for kind in [EstimatorKind.capg, .vpg, .topk] {
+            let est = try PolicyGradientEstimator(kind: kind, samples: 2, sampler: sampler)
+            let sf = randomScores(n, seed: 33).map { Float($0) }
+            var gf = [Float](repeating: .nan, count: n)
+            let st = sf.withUnsafeBufferPointer { sb in gf.withUnsafeMutableBufferPointer { gb in
+                est.accumulate(scores: sb, query: zeroReward, seed: 1, step: 0, queryID: 0, scale: 1, into: gb, workspace: ws,
+                               overwrite: true) } }
+            XCTAssertEqual(st.rewardSum, 0)
+            XCTAssertEqual(gf, [Float](repeating: 0, count: n), "\(kind)")
         }
         let est = try PolicyGradientEstimator(kind: .capg, samples: 1, sampler: sampler)
         let sf = randomScores(n, seed: 32).map { Float($0) }

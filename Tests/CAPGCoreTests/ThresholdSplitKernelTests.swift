@@ -202,6 +202,37 @@ final class ThresholdSplitKernelTests: XCTestCase {
         }
     }
 
+    /// `capg_narrow_set_clear` writes exactly what `capg_narrow_add_clear` adds into a zeroed
+    /// row (−0 turns into +0 there too), in its AVX2 and generic variants, with the same
+    /// non-finite flag and the Double row cleared; lengths around the vector width.
+    func testNarrowSetEqualsAddIntoZeros() {
+        var g = SplitMix64(seed: 29)
+        for n in Array(0...19) + [1001] {
+            for special in [Double.nan, .infinity, -0.0, 1e-300, 1] {
+                var row = (0..<n).map { _ in Double(Int(g.next() % 2001) - 1000) / 37 }
+                if n > 2 { row[0] = -0.0 }
+                if n > 0 { row[Int(g.next() % UInt64(n))] = special }
+                var added = [Float](repeating: 0, count: n), rowA = row
+                let flagA = rowA.withUnsafeMutableBufferPointer { r in
+                    added.withUnsafeMutableBufferPointer { capg_narrow_add_clear(r.baseAddress, $0.baseAddress, n) }
+                }
+                for variant in 0..<2 {
+                    var set = [Float](repeating: 7, count: n), rowS = row
+                    let flag = rowS.withUnsafeMutableBufferPointer { r in
+                        set.withUnsafeMutableBufferPointer {
+                            variant == 0 ? capg_narrow_set_clear(r.baseAddress, $0.baseAddress, n)
+                                         : capg_narrow_set_clear_generic(r.baseAddress, $0.baseAddress, n)
+                        }
+                    }
+                    XCTAssertEqual(set.map(\.bitPattern), added.map(\.bitPattern), "n=\(n) special=\(special) variant=\(variant)")
+                    XCTAssertEqual(flag, flagA)
+                    XCTAssertEqual(rowS.map(\.bitPattern), [UInt64](repeating: 0, count: n))
+                }
+                XCTAssertEqual(flagA != 0, n > 0 && !special.isFinite, "n=\(n) special=\(special)")
+            }
+        }
+    }
+
     func testExpNegIsLibmExp() {
         for x in [0.0, 1, 700, 708.5, 745, 745.2, 745.8, 745.9, 746, 746.5, 1e6, .infinity] {
             XCTAssertEqual(ThresholdHotCold.expNeg(x).bitPattern, Foundation.exp(-x).bitPattern, "x=\(x)")

@@ -16,8 +16,9 @@ final class TrainStepPhaseTests: XCTestCase {
         return c
     }
 
-    /// `prepare` zeroes the per-query buffers in place when the batch shape is unchanged (no
-    /// allocation), and `Rows` hands out each query's own score and ∂J/∂s rows.
+    /// `prepare` keeps the ∂J/∂s storage when the batch shape is unchanged (no allocation and
+    /// no memset: the estimator overwrites every row), resets the per-query slots, and `Rows`
+    /// hands out each query's own score and ∂J/∂s rows.
     func testStepBuffersReuseStorageAndSliceRows() {
         var batch = ScoredBatch(ids: [7, 9], queries: [], offsets: [0, 3, 5], scores: [1, 2, 3, 4, 5], saved: [])
         var b = StepBuffers()
@@ -34,7 +35,7 @@ final class TrainStepPhaseTests: XCTestCase {
         XCTAssertEqual(b.scoreGradient, [0, 0, 0, 8, 0])
         XCTAssertEqual(b.stats[1].samples, 3)
         b.prepare(for: batch, trainsESR: true)
-        XCTAssertEqual(b.scoreGradient, [0, 0, 0, 0, 0])
+        XCTAssertEqual(b.scoreGradient, [0, 0, 0, 8, 0], "same shape: left for the estimator to overwrite")
         XCTAssertEqual(b.scoreGradient.withUnsafeBufferPointer { $0.baseAddress }, storage, "same shape: reused")
         XCTAssertEqual(b.stats[1].samples, 0)
         b.prepare(for: batch, trainsESR: false)
@@ -47,6 +48,8 @@ final class TrainStepPhaseTests: XCTestCase {
     /// The estimate phase on a tiny batch (after the rollouts and rewards phases, on two
     /// worker threads) equals one `[Double]` estimator call per query: bitwise the same
     /// ∂J/∂s rows and the same reward sums, on the fused path and with external rewards.
+    /// The ∂J/∂s buffer starts full of NaN (a previous step's rows are not zeroed), so a row
+    /// the phases failed to write, e.g. a query without reward, would show.
     func testEstimatePhaseEqualsPerQueryEstimatorCalls() throws {
         for (estimator, external) in [(EstimatorKind.capg, false), (.capg, true), (.vpg, false), (.vpg, true)] {
             let label = "\(estimator) external=\(external)"
@@ -59,6 +62,7 @@ final class TrainStepPhaseTests: XCTestCase {
             let plan = t.plan()
             var buffers = StepBuffers()
             let pass = t.forward(plan, buffers: &buffers)
+            buffers.scoreGradient = [Float](repeating: .nan, count: pass.batch.scores.count)
             t.drawRollouts(plan, pass, buffers: &buffers)
             if let source { try t.scoreRollouts(source, plan, pass, buffers: &buffers) }
             let local = t.estimate(plan, pass, buffers: &buffers)

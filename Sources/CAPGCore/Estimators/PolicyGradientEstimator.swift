@@ -116,17 +116,19 @@ public struct PolicyGradientEstimator: Sendable {
     /// row is widened to Double once, the estimate accumulated in Double and rounded to
     /// Float when added. A context whose rollouts all carry zero weight costs only the
     /// widening and the sampling. `stats.nonFinite` reports a NaN/∞ in the added row;
-    /// `stats.rollouts` are the rollouts drawn (for a learned LSR's gradient).
+    /// `stats.rollouts` are the rollouts drawn (for a learned LSR's gradient). With
+    /// `overwrite` the row is *set* to `0 + Float(scale · ĝ)` — bitwise what adding to a
+    /// zeroed row gives — so a caller that writes each row once need not zero it first.
     /// Cost: O(N) for the two conversions plus the `[Double]` form's.
     @discardableResult
     public func accumulate<Q: RankingQuery>(
         scores: UnsafeBufferPointer<Float>, query: Q, seed: UInt64, step: Int, queryID: Int,
         runningBaseline: Double = 0, scale: Double, into gradient: UnsafeMutableBufferPointer<Float>,
-        workspace: EstimatorWorkspace
+        workspace: EstimatorWorkspace, overwrite: Bool = false
     ) -> EstimateStats {
         let drawn = rollouts(scores: scores, query: query, seed: seed, step: step, queryID: queryID, workspace: workspace)
         return accumulate(rollouts: drawn, scores: scores, query: query, runningBaseline: runningBaseline, scale: scale,
-                          into: gradient, workspace: workspace, rowWidened: true)
+                          into: gradient, workspace: workspace, rowWidened: true, overwrite: overwrite)
     }
 
     /// The sampling half of the Float-row `accumulate`: widens the row into `workspace`
@@ -141,11 +143,13 @@ public struct PolicyGradientEstimator: Sendable {
     }
 
     /// The estimator half of the Float-row `accumulate` for already drawn `rollouts`.
-    /// `rowWidened` says `workspace` still holds this row in Double (saves the O(N) widening).
+    /// `rowWidened` says `workspace` still holds this row in Double (saves the O(N) widening);
+    /// `overwrite` sets the row instead of adding to it (zeros when no rollout carries weight).
     @discardableResult
     public func accumulate<Q: RankingQuery>(
         rollouts: [Rollout], scores: UnsafeBufferPointer<Float>, query: Q, runningBaseline: Double = 0, scale: Double,
-        into gradient: UnsafeMutableBufferPointer<Float>, workspace: EstimatorWorkspace, rowWidened: Bool = false
+        into gradient: UnsafeMutableBufferPointer<Float>, workspace: EstimatorWorkspace, rowWidened: Bool = false,
+        overwrite: Bool = false
     ) -> EstimateStats {
         let n = scores.count
         precondition(gradient.count == n, "gradient row has \(gradient.count) entries, scores \(n)")
@@ -159,6 +163,7 @@ public struct PolicyGradientEstimator: Sendable {
             active = true
         }
         if !active {
+            if overwrite { gradient.update(repeating: 0) }
             var stats = EstimateStats()
             stats.rewardSum = rollouts.reduce(0) { $0 + $1.reward }
             stats.samples = rollouts.count
@@ -168,12 +173,15 @@ public struct PolicyGradientEstimator: Sendable {
         if !rowWidened { workspace.widen(scores) }
         var stats = accumulate(rollouts: rollouts, scores: workspace.row, query: query, runningBaseline: runningBaseline,
                                scale: scale, into: &workspace.gradient, workspace: workspace)
-        // `gradient += Float(row)`, the row cleared, and the NaN/±∞ check, in one vectorized
-        // pass (`capg_narrow_add_clear`; the former Swift loop's running `check += v * 0` was
-        // a sequential FP chain, ≈ 1 µs per query at N = 1000).
+        // `gradient += Float(row)` (or `= 0 + Float(row)`), the row cleared, and the NaN/±∞
+        // check, in one vectorized pass (`capg_narrow_add_clear` / `capg_narrow_set_clear`; the
+        // former Swift loop's running `check += v * 0` was a sequential FP chain, ≈ 1 µs per
+        // query at N = 1000).
         var nonFinite = false
         workspace.gradient.withUnsafeMutableBufferPointer { g in
-            if n > 0 { nonFinite = capg_narrow_add_clear(g.baseAddress!, gradient.baseAddress!, n) != 0 }
+            guard n > 0 else { return }
+            nonFinite = (overwrite ? capg_narrow_set_clear(g.baseAddress!, gradient.baseAddress!, n)
+                                   : capg_narrow_add_clear(g.baseAddress!, gradient.baseAddress!, n)) != 0
         }
         stats.nonFinite = nonFinite
         stats.rollouts = rollouts

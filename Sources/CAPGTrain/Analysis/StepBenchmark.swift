@@ -213,7 +213,7 @@ public struct StepBenchmark: Sendable {
         let workspace = EstimatorWorkspace()
         _ = lap()
         // What the step's `rollouts(scores: UnsafeBufferPointer<Float>, …, workspace:)` and
-        // `accumulate(rollouts:…, workspace:, rowWidened: true)` do (one thread), with a
+        // `accumulate(rollouts:…, workspace:, rowWidened: true, overwrite: true)` do (one thread), with a
         // timer between widening, sampling and the estimate (which includes adding the
         // Double row into the Float gradient).
         for (qi, q) in batch.queries.enumerated() {
@@ -229,7 +229,7 @@ public struct StepBenchmark: Sendable {
                     _ = estimator.accumulate(rollouts: rollouts, scores: UnsafeBufferPointer(rebasing: sb[range]), query: q,
                                              runningBaseline: trainer.runningBaseline, scale: scale,
                                              into: UnsafeMutableBufferPointer(rebasing: gb[range]), workspace: workspace,
-                                             rowWidened: true)
+                                             rowWidened: true, overwrite: true)
                 }
             }
             ph.estimator += lap()

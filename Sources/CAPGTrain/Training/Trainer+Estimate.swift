@@ -21,7 +21,7 @@ extension Trainer {
                     rows.stats[qi] = estimator.accumulate(
                         rollouts: rows.rollouts[qi], scores: rows.scoreRow(qi), query: queries[qi],
                         runningBaseline: plan.runningBaseline, scale: plan.scale,
-                        into: rows.scoreGradientRow(qi), workspace: ws)
+                        into: rows.scoreGradientRow(qi), workspace: ws, overwrite: true)
                 }
             }
         } else if !plan.trainsESR {

@@ -21,7 +21,7 @@ extension Trainer {
                     rows.stats[qi] = estimator.accumulate(
                         scores: rows.scoreRow(qi), query: queries[qi], seed: plan.seed, step: plan.step,
                         queryID: ids[qi], runningBaseline: plan.runningBaseline, scale: plan.scale,
-                        into: rows.scoreGradientRow(qi), workspace: ws)
+                        into: rows.scoreGradientRow(qi), workspace: ws, overwrite: true)
                     if plan.trainsLSR { rows.rollouts[qi] = rows.stats[qi].rollouts }
                 } else {
                     rows.rollouts[qi] = estimator.rollouts(scores: rows.scoreRow(qi), query: queries[qi], seed: plan.seed,

@@ -12,4 +12,12 @@ void capg_widen_minmax(const float *x, double *out, size_t n, float *top, float 
 /// gradient row); returns 1 when some (float)g[i] is NaN or ±∞, else 0. Vectorized. O(n).
 int capg_narrow_add_clear(double *g, float *y, size_t n);
 
+/// `capg_narrow_add_clear` for a row that is written, not added to: y[i] = (float)g[i] + 0,
+/// bitwise what adding to a zeroed row gives (so the caller need not zero y first; −0
+/// becomes +0 as it did there). Same flag, same clearing of g. O(n).
+int capg_narrow_set_clear(double *g, float *y, size_t n);
+
+/// The generic (non-AVX2) variant of `capg_narrow_set_clear`, for tests that compare the two.
+int capg_narrow_set_clear_generic(double *g, float *y, size_t n);
+
 #endif

@@ -237,8 +237,17 @@ public struct PolicyGradientEstimator: Sendable {
             for r in rollouts {
                 let adv = advantage(r)
                 if adv == 0 { continue }
-                PlackettLuce.accumulateLogProbabilityGradient(
-                    scores: s, prefix: r.candidates, scale: perSample * adv, into: &gradient)
+                if let scratch = workspace?.threshold {
+                    // The per-thread N-double scratch (the threshold solve's weights) holds
+                    // the rest weights: no N-sized allocation and zero-fill per rollout.
+                    scratch.reserve(s.count)
+                    PlackettLuce.accumulateLogProbabilityGradient(
+                        scores: s, prefix: r.candidates, scale: perSample * adv,
+                        restWeights: UnsafeMutableBufferPointer(start: scratch.weights, count: s.count), into: &gradient)
+                } else {
+                    PlackettLuce.accumulateLogProbabilityGradient(
+                        scores: s, prefix: r.candidates, scale: perSample * adv, into: &gradient)
+                }
             }
         case .vpgSwr:
             var pi: [Double]? = nil

@@ -318,7 +318,8 @@ public struct ThresholdInclusion: InclusionModel {
 
 /// The N-sized buffers of `ThresholdInclusion`'s linear-domain solve (the weights and the hot
 /// indices, 12 bytes per item), reused across rows so a per-thread caller allocates nothing
-/// per row (grown on demand, never shrunk). Not thread-safe: one per thread.
+/// per row (grown on demand, never shrunk). The estimator also lends `weights` to V-PG's
+/// Plackett-Luce gradient for its rest weights. Not thread-safe: one per thread.
 public final class ThresholdScratch {
     private(set) var weights: UnsafeMutablePointer<Double>
     private(set) var hot: UnsafeMutablePointer<Int32>

@@ -107,11 +107,26 @@ public enum PlackettLuce {
     public static func accumulateLogProbabilityGradient(
         scores s: [Double], prefix: [Int], scale: Double, into gradient: inout [Double]
     ) -> Double {
+        if prefix.isEmpty { return 0 }
+        var w = [Double](repeating: 0, count: s.count)
+        return w.withUnsafeMutableBufferPointer {
+            accumulateLogProbabilityGradient(scores: s, prefix: prefix, scale: scale, restWeights: $0, into: &gradient)
+        }
+    }
+
+    /// `accumulateLogProbabilityGradient` with the N rest weights in caller-owned scratch
+    /// (`restWeights.count` = N, contents overwritten), so a per-thread caller neither
+    /// allocates nor zero-fills N doubles per rollout. Bitwise the same. O(N + K log K).
+    @discardableResult
+    static func accumulateLogProbabilityGradient(
+        scores s: [Double], prefix: [Int], scale: Double, restWeights w: UnsafeMutableBufferPointer<Double>,
+        into gradient: inout [Double]
+    ) -> Double {
         precondition(gradient.count == s.count, "gradient has \(gradient.count) entries, scores \(s.count)")
+        precondition(w.count == s.count, "rest weights have \(w.count) entries, scores \(s.count)")
         let k = prefix.count
         if k == 0 { return 0 }
-        var w = [Double](repeating: 0, count: s.count)
-        let (z, m) = w.withUnsafeMutableBufferPointer { logNormalizers(s, prefix: prefix, restWeights: $0) }
+        let (z, m) = logNormalizers(s, prefix: prefix, restWeights: w)
         // r[k] = Σ_{m≤k} exp(log Z_k − log Z_m), so that e^{s_j} H_k = e^{s_j − log Z_k} r[k].
         let r = cumulativeRatios(logNormalizers: z)
         var lp = 0.0
@@ -122,9 +137,7 @@ public enum PlackettLuce {
             // no overflow; the weights of σ's items are 0, so this loop has no branch.
             if m > -Double.infinity {
                 let c = scale * rK * Foundation.exp(m - zK)
-                w.withUnsafeBufferPointer { wb in
-                    for j in 0..<g.count { g[j] -= c * wb[j] }
-                }
+                for j in 0..<g.count { g[j] -= c * w[j] }
             }
             // Item σ_i: s ≤ log Z_i, again no overflow.
             for (i, item) in prefix.enumerated() {

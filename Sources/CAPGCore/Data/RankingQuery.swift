@@ -10,4 +10,12 @@ public protocol RankingQuery {
     func lateStageScore(of item: Int) -> Double
     /// Expected reward `q(x, a) ∈ [0, 1]` of showing item `a`.
     func expectedReward(of item: Int) -> Double
+    /// A hint that `lateStageScore` and `expectedReward` are about to be asked for `items`
+    /// (a rollout's candidates): an environment whose per-item data lives in a large table
+    /// may start loading those rows. Changes no result; the default does nothing.
+    func prefetch(items: [Int])
+}
+
+extension RankingQuery {
+    public func prefetch(items: [Int]) {}
 }

@@ -1,3 +1,4 @@
+import CVectorMath
 import Foundation
 
 /// Parameters of the embedded synthetic environment (DESIGN §5).
@@ -122,6 +123,26 @@ public struct SyntheticQuery: RankingQuery, Sendable {
             for j in 0..<dx { z += Double(v[row + j]) * context[j] }
         }
         return 1 / (1 + Foundation.exp(-z))
+    }
+
+    /// Starts loading the latent rows and biases of the stored `items`: the LSR then reads
+    /// K rows scattered over an N × dx table (6.4 MB at N = 10⁵), and one miss after another
+    /// cost ≈ 35 µs per query (perf: 1.8 % of the reference step). O(K).
+    public func prefetch(items: [Int]) {
+        let dx = environment.config.contextDim
+        let stored = environment.storedItems
+        environment.latents.withUnsafeBufferPointer { v in
+            environment.biases.withUnsafeBufferPointer { b in
+                guard let v = v.baseAddress, let b = b.baseAddress else { return }
+                for item in items where stored.contains(item) {
+                    let local = item - stored.lowerBound
+                    capg_prefetch(b + local)
+                    // One hint per 64-byte line of the row (16 floats).
+                    for j in stride(from: 0, to: dx, by: 16) { capg_prefetch(v + local * dx + j) }
+                    capg_prefetch(v + local * dx + dx - 1)
+                }
+            }
+        }
     }
 
     public func lateStageScore(of item: Int) -> Double {

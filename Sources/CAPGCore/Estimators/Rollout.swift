@@ -65,6 +65,7 @@ public struct RolloutSampler: Sendable {
     public func finish<Q: RankingQuery>(
         candidates sigma: [Int], kthKey kth: Double, query: Q, seed: UInt64, step: Int, queryID: Int, sample: Int
     ) -> Rollout {
+        query.prefetch(items: sigma)
         var choice = RandomStream(RandomKey(seed: seed, purpose: .lateStageChoice, step: step, query: queryID, sample: sample))
         let pos = lsr.choose(candidates: sigma, query: query, stream: &choice)
         var rs = RandomStream(RandomKey(seed: seed, purpose: .reward, step: step, query: queryID, sample: sample))

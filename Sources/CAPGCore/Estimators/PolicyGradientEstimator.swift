@@ -171,17 +171,18 @@ public struct PolicyGradientEstimator: Sendable {
             return stats
         }
         if !rowWidened { workspace.widen(scores) }
-        var stats = accumulate(rollouts: rollouts, scores: workspace.row, query: query, runningBaseline: runningBaseline,
-                               scale: scale, into: &workspace.gradient, workspace: workspace)
         // `gradient += Float(row)` (or `= 0 + Float(row)`), the row cleared, and the NaN/±∞
-        // check, in one vectorized pass (`capg_narrow_add_clear` / `capg_narrow_set_clear`; the
-        // former Swift loop's running `check += v * 0` was a sequential FP chain, ≈ 1 µs per
-        // query at N = 1000).
-        var nonFinite = false
-        workspace.gradient.withUnsafeMutableBufferPointer { g in
-            guard n > 0 else { return }
-            nonFinite = (overwrite ? capg_narrow_set_clear(g.baseAddress!, gradient.baseAddress!, n)
-                                   : capg_narrow_add_clear(g.baseAddress!, gradient.baseAddress!, n)) != 0
+        // check, in one vectorized pass (`RowNarrowing`; the former Swift loop's running
+        // `check += v * 0` was a sequential FP chain, ≈ 1 µs per query at N = 1000) — inside
+        // the threshold solve's decay pass when it can take it (`narrowed` then says so).
+        let target = n > 0 ? RowNarrowing(row: gradient.baseAddress!, overwrite: overwrite) : nil
+        var narrowed: Bool? = nil
+        var stats = accumulate(rollouts: rollouts, scores: workspace.row, query: query, runningBaseline: runningBaseline,
+                               scale: scale, into: &workspace.gradient, workspace: workspace, narrowingInto: target,
+                               narrowed: &narrowed)
+        var nonFinite = narrowed ?? false
+        if narrowed == nil, let target {
+            nonFinite = workspace.gradient.withUnsafeMutableBufferPointer { target.narrow($0) }
         }
         stats.nonFinite = nonFinite
         stats.rollouts = rollouts
@@ -208,16 +209,23 @@ public struct PolicyGradientEstimator: Sendable {
         rollouts: [Rollout], scores s: [Double], query: Q, runningBaseline: Double = 0, scale: Double,
         into gradient: inout [Double]
     ) -> EstimateStats {
-        accumulate(rollouts: rollouts, scores: s, query: query, runningBaseline: runningBaseline, scale: scale,
-                   into: &gradient, workspace: nil)
+        var narrowed: Bool? = nil
+        return accumulate(rollouts: rollouts, scores: s, query: query, runningBaseline: runningBaseline, scale: scale,
+                          into: &gradient, workspace: nil, narrowed: &narrowed)
     }
 
     /// The `[Double]` form with the Float-row caller's `workspace` (`s` is its widened row, so
     /// `workspace.rowRange` is the range of `s`): the threshold CA-PG case then runs
     /// allocation-free (`ThresholdInclusion.accumulateGradients`), bitwise as without it.
+    ///
+    /// With `narrowingInto`, a case that can round its finished row into that Float row in
+    /// its own last pass (threshold CA-PG) does so, clears `gradient` and sets `narrowed` to
+    /// whether a narrowed value was NaN or ±∞; `narrowed` stays nil when the caller must
+    /// narrow `gradient` itself.
     func accumulate<Q: RankingQuery>(
         rollouts: [Rollout], scores s: [Double], query: Q, runningBaseline: Double, scale: Double,
-        into gradient: inout [Double], workspace: EstimatorWorkspace?
+        into gradient: inout [Double], workspace: EstimatorWorkspace?, narrowingInto target: RowNarrowing? = nil,
+        narrowed: inout Bool?
     ) -> EstimateStats {
         var stats = EstimateStats()
         let total = rollouts.reduce(0) { $0 + $1.reward }
@@ -286,11 +294,11 @@ public struct PolicyGradientEstimator: Sendable {
                     count += 1
                 }
                 if count == 0 { return }
-                s.withUnsafeBufferPointer { sb in
+                narrowed = s.withUnsafeBufferPointer { sb in
                     gradient.withUnsafeMutableBufferPointer { gb in
                         ThresholdInclusion().accumulateGradients(
                             of: UnsafeBufferPointer(rebasing: chosen[0..<count]), scores: sb, scoreRange: range, k: sampler.k,
-                            thresholdHint: hint, scratch: scratch, into: gb)
+                            thresholdHint: hint, scratch: scratch, into: gb, narrowingInto: target)
                     }
                 }
             }

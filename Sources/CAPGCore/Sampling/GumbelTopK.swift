@@ -50,8 +50,8 @@ public enum GumbelTopK {
     ///
     /// Measured at N = 10⁵, K = 100 (`capg bench`, capg-threshold, AVX2 EPYC): ≈ 9.5 % of
     /// the run in the scan before the kernel (a scalar Swift block-max loop; ≈ 10 % of the
-    /// blocks, ≈ 10⁴ items per call, then went item by item for ≈ 760 exact draws), ≈ 5.5 %
-    /// with it (perf, cpu-clock samples, one run each).
+    /// blocks, ≈ 10⁴ items per call, then went item by item for ≈ 760 exact draws), ≈ 4 %
+    /// with it (2.4 % in the kernel; perf cpu-clock samples, one run before, two after).
     public static func sampleWithKey(scores s: [Double], k: Int, stream: inout RandomStream)
         -> (items: [Int], kthKey: Double)
     {
@@ -129,11 +129,15 @@ public enum GumbelTopK {
                                 j += 1
                             }
                             if start + j >= kk { kappa = heap.keys[0] }
-                            if j < count {
-                                // The kernel clears only items the table test below would
-                                // reject at the κ of the call, and κ only grows within the
-                                // chunk, so visiting the candidates alone changes no decision.
-                                let first = j
+                            // The kernel clears only items the table test below would reject
+                            // at the κ of the call, so visiting the candidates alone changes no
+                            // decision while κ stays at or above it. κ only grows while the heap
+                            // order holds; NaN scores can break it, and if κ falls the rest of the
+                            // chunk is marked again at the new κ. (A NaN κ needs no new marks:
+                            // nothing enters a full heap whose minimum key is NaN.)
+                            scan: while j < count {
+                                let first = j, callKappa = kappa
+                                j = count
                                 _ = capg_gumbel_candidates(words.baseAddress! + 2 * first, sb.baseAddress! + start + first,
                                                            count - first, kappa, mask.baseAddress!)
                                 for w in 0..<((count - first + 63) / 64) {
@@ -151,6 +155,10 @@ public enum GumbelTopK {
                                         }
                                         heap.offer(key: sb[i] - Foundation.log(-Foundation.log(u)), item: i)
                                         kappa = heap.keys[0]
+                                        if kappa < callKappa {
+                                            j = jj + 1
+                                            continue scan
+                                        }
                                     }
                                 }
                             }

@@ -26,13 +26,17 @@
 /// Per block of 16 items the same test runs first on the block's smallest z and largest
 /// score (the bound is monotone in both), and a rejected block costs no per-item work; a
 /// last partial block is tested item by item. AVX2 variant (chosen once per process by
-/// CPUID): the 16 high words by two shuffles, the block extrema by lane-wise min/max and a
-/// horizontal tree, the per-item test on 8 lanes (int32 compare of the float bits) with the
-/// thresholds from 4-lane doubles. Generic variant: the same operations in scalar code,
-/// the block maximum of the scores in the same tree order (lanes l, l + 4, l + 8, l + 12,
-/// then (0, 2), (1, 3), then the two), no fused multiply-adds: both variants write bitwise
-/// the same mask. Cost: ≈ 1.5 vector operations per item for a rejected block, ≈ 4 for a
-/// tested one.
+/// CPUID): four blocks at a time, their extrema by lane-wise max and one shared 4×4
+/// transpose-reduction, their four thresholds in one vector; the per-item test of a passing
+/// block on 8 lanes (the high words by two shuffles, int32 compare of the float bits
+/// against thresholds from 4-lane doubles); the last < 4 whole blocks as the generic
+/// variant. Generic variant: the same operations in scalar code, the block maximum of the
+/// scores in the same order (per lane l from −∞ over l, l + 4, l + 8, l + 12 with NaN scores
+/// skipped, then lanes (0, 1), (2, 3), then the two), no fused multiply-adds: both variants
+/// write bitwise the same mask. Cost
+/// (AVX2): ≈ 1 vector operation per item for rejected blocks, ≈ 3 more per item of a
+/// passing block; ≈ 0.35 ns per item on one EPYC (Zen 3) core, a quarter of the Philox
+/// fill of the same items.
 size_t capg_gumbel_candidates(const uint32_t *words, const double *scores, size_t count, double kappa,
                               uint64_t *mask);
 

@@ -103,3 +103,37 @@ int capg_narrow_set_clear(double *g, float *y, size_t n) {
 }
 
 int capg_narrow_set_clear_generic(double *g, float *y, size_t n) { return narrow_set_generic(g, y, n); }
+
+// y = (float)(0 − c·w) + 0: the V-PG row `g_j −= c·w_j` of a zeroed Double row narrowed
+// with `capg_narrow_set_clear`, without the Double row. (A contracted 0 − c·w rounds −(c·w)
+// once, which is −round(c·w): the same value.)
+#define CAPG_NEGSCALE_SET_LOOP                            \
+    uint32_t worst = 0;                                   \
+    for (size_t i = 0; i < n; i++) {                      \
+        double v = 0.0 - c * w[i];                        \
+        float f = (float)v;                               \
+        y[i] = f + 0.0f;                                  \
+        uint32_t bits;                                    \
+        memcpy(&bits, &f, sizeof bits);                   \
+        uint32_t e = bits & 0x7F800000u;                  \
+        worst = e > worst ? e : worst;                    \
+    }                                                     \
+    return worst == 0x7F800000u;
+
+#if defined(__x86_64__)
+__attribute__((target("avx2,fma")))
+static int negscale_set_avx2(const double *restrict w, double c, float *restrict y, size_t n) { CAPG_NEGSCALE_SET_LOOP }
+#endif
+
+static int negscale_set_generic(const double *restrict w, double c, float *restrict y, size_t n) { CAPG_NEGSCALE_SET_LOOP }
+
+int capg_negscale_narrow_set(const double *w, double c, float *y, size_t n) {
+#if defined(__x86_64__)
+    if ((capg_cpu_features() & CAPG_CPU_AVX2)) return negscale_set_avx2(w, c, y, n);
+#endif
+    return negscale_set_generic(w, c, y, n);
+}
+
+int capg_negscale_narrow_set_generic(const double *w, double c, float *y, size_t n) {
+    return negscale_set_generic(w, c, y, n);
+}

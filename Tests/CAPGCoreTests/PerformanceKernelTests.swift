@@ -160,6 +160,26 @@ final class PerformanceKernelTests: XCTestCase {
             }
             XCTAssertEqual(set.map(\.bitPattern), added.map(\.bitPattern), "\(kind) \(inclusion) overwrite")
         }
+        // V-PG with one rollout writes its row straight into the Float row when overwriting
+        // (`capg_negscale_narrow_set` plus σ's fix-up): bitwise what adding into zeros gives.
+        for scale in [0.25, -3.0, .nan] {
+            let est = try PolicyGradientEstimator(kind: .vpg, samples: 1, sampler: sampler)
+            let sf = randomScores(n, seed: 34, scale: 2).map { Float($0) }
+            var set = [Float](repeating: .nan, count: n), added = [Float](repeating: 0, count: n)
+            let (a, b) = sf.withUnsafeBufferPointer { sb in
+                (set.withUnsafeMutableBufferPointer { gb in
+                    est.accumulate(scores: sb, query: q, seed: 1, step: 4, queryID: 5, scale: scale, into: gb, workspace: ws,
+                                   overwrite: true) },
+                 added.withUnsafeMutableBufferPointer { gb in
+                    est.accumulate(scores: sb, query: q, seed: 1, step: 4, queryID: 5, scale: scale, into: gb, workspace: ws) })
+            }
+            // Bitwise, but a NaN's sign may differ (the step stops on any NaN).
+            XCTAssertEqual(set.map { $0.isNaN ? Float.nan.bitPattern : $0.bitPattern },
+                           added.map { $0.isNaN ? Float.nan.bitPattern : $0.bitPattern }, "vpg direct, scale \(scale)")
+            XCTAssertEqual(a.nonFinite, b.nonFinite, "scale \(scale)")
+            XCTAssertEqual(a.nonFinite, scale.isNaN, "scale \(scale)")
+            XCTAssertEqual(ws.gradient, [Double](repeating: 0, count: n), "the workspace row stays cleared")
+        }
         // A query whose rollouts carry no weight: `overwrite` leaves zeros, not the old row.
         let zeroReward = TableQuery(q: [Double](repeating: 0, count: n), l: randomUnit(n, seed: 2))
         for kind in [EstimatorKind.capg, .vpg, .topk] {

@@ -278,6 +278,34 @@ final class ThresholdSplitKernelTests: XCTestCase {
         }
     }
 
+    /// `capg_negscale_narrow_set` (both variants) writes what `g −= c·w` on a zeroed Double
+    /// row followed by the set-narrowing writes, with the same flag (NaNs up to their sign).
+    func testNegScaleNarrowEqualsSubtractThenNarrow() {
+        var rng = SplitMix64(seed: 43)
+        for n in Array(0...19) + [1001] {
+            for c in [0.75, -2.5, 1e300, .infinity, .nan] {
+                var w = (0..<n).map { _ in Double(rng.next() % 1000) / 999 }
+                if n > 3 { w[1] = 0; w[2] = 1e-320 }
+                var g = [Double](repeating: 0, count: n), expected = [Float](repeating: 0, count: n)
+                for j in 0..<n { g[j] -= c * w[j] }
+                let flagA = g.withUnsafeMutableBufferPointer { gb in
+                    expected.withUnsafeMutableBufferPointer { capg_narrow_set_clear(gb.baseAddress, $0.baseAddress, n) }
+                }
+                for variant in 0..<2 {
+                    var y = [Float](repeating: .nan, count: n)
+                    let flag = w.withUnsafeBufferPointer { wb in y.withUnsafeMutableBufferPointer {
+                        variant == 0 ? capg_negscale_narrow_set(wb.baseAddress, c, $0.baseAddress, n)
+                                     : capg_negscale_narrow_set_generic(wb.baseAddress, c, $0.baseAddress, n)
+                    } }
+                    // Bitwise, but a NaN's sign may differ (the step stops on any NaN).
+                    XCTAssertEqual(y.map { $0.isNaN ? Float.nan.bitPattern : $0.bitPattern },
+                                   expected.map { $0.isNaN ? Float.nan.bitPattern : $0.bitPattern }, "n=\(n) c=\(c) variant=\(variant)")
+                    XCTAssertEqual(flag, flagA, "n=\(n) c=\(c)")
+                }
+            }
+        }
+    }
+
     func testExpNegIsLibmExp() {
         for x in [0.0, 1, 700, 708.5, 745, 745.2, 745.8, 745.9, 746, 746.5, 1e6, .infinity] {
             XCTAssertEqual(ThresholdHotCold.expNeg(x).bitPattern, Foundation.exp(-x).bitPattern, "x=\(x)")

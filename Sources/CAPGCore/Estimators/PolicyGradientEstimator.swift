@@ -219,7 +219,8 @@ public struct PolicyGradientEstimator: Sendable {
     /// allocation-free (`ThresholdInclusion.accumulateGradients`), bitwise as without it.
     ///
     /// With `narrowingInto`, a case that can round its finished row into that Float row in
-    /// its own last pass (threshold CA-PG) does so, clears `gradient` and sets `narrowed` to
+    /// its own last pass (threshold CA-PG; V-PG with one weighted rollout when the row is
+    /// overwritten) does so, leaves `gradient` cleared and sets `narrowed` to
     /// whether a narrowed value was NaN or ±∞; `narrowed` stays nil when the caller must
     /// narrow `gradient` itself.
     func accumulate<Q: RankingQuery>(
@@ -242,6 +243,9 @@ public struct PolicyGradientEstimator: Sendable {
         }
         switch kind {
         case .vpg:
+            // With one weighted rollout, its row can go straight into the caller's Float row
+            // (the Double row is still zero then; see PlackettLuce).
+            let direct = rollouts.lazy.filter { advantage($0) != 0 }.count == 1 ? target : nil
             for r in rollouts {
                 let adv = advantage(r)
                 if adv == 0 { continue }
@@ -251,7 +255,8 @@ public struct PolicyGradientEstimator: Sendable {
                     scratch.reserve(s.count)
                     PlackettLuce.accumulateLogProbabilityGradient(
                         scores: s, prefix: r.candidates, scale: perSample * adv,
-                        restWeights: UnsafeMutableBufferPointer(start: scratch.weights, count: s.count), into: &gradient)
+                        restWeights: UnsafeMutableBufferPointer(start: scratch.weights, count: s.count), into: &gradient,
+                        narrowingInto: direct, narrowed: &narrowed)
                 } else {
                     PlackettLuce.accumulateLogProbabilityGradient(
                         scores: s, prefix: r.candidates, scale: perSample * adv, into: &gradient)

@@ -1,3 +1,4 @@
+import CVectorMath
 import Foundation
 
 /// The Plackett-Luce (PL) distribution over ordered K-prefixes of N items with scores `s`:
@@ -109,18 +110,28 @@ public enum PlackettLuce {
     ) -> Double {
         if prefix.isEmpty { return 0 }
         var w = [Double](repeating: 0, count: s.count)
+        var narrowed: Bool? = nil
         return w.withUnsafeMutableBufferPointer {
-            accumulateLogProbabilityGradient(scores: s, prefix: prefix, scale: scale, restWeights: $0, into: &gradient)
+            accumulateLogProbabilityGradient(scores: s, prefix: prefix, scale: scale, restWeights: $0, into: &gradient,
+                                             narrowed: &narrowed)
         }
     }
 
     /// `accumulateLogProbabilityGradient` with the N rest weights in caller-owned scratch
     /// (`restWeights.count` = N, contents overwritten), so a per-thread caller neither
     /// allocates nor zero-fills N doubles per rollout. Bitwise the same. O(N + K log K).
+    ///
+    /// With an overwriting `target` and an all-zero `gradient` (the estimator's cleared row,
+    /// for its only weighted rollout), the row is written straight into the Float row as
+    /// `Float(0 − c·w_j) + 0` (`capg_negscale_narrow_set`) and σ's K entries are fixed up,
+    /// bitwise what adding into `gradient` and then `RowNarrowing.narrow` give (a NaN up to its
+    /// sign; the step stops on any NaN), without the
+    /// two passes over the Double row; `narrowed` is then whether a value was NaN or ±∞
+    /// (`gradient` stays zero). It stays nil when the row went into `gradient` as usual.
     @discardableResult
     static func accumulateLogProbabilityGradient(
         scores s: [Double], prefix: [Int], scale: Double, restWeights w: UnsafeMutableBufferPointer<Double>,
-        into gradient: inout [Double]
+        into gradient: inout [Double], narrowingInto target: RowNarrowing? = nil, narrowed: inout Bool?
     ) -> Double {
         precondition(gradient.count == s.count, "gradient has \(gradient.count) entries, scores \(s.count)")
         precondition(w.count == s.count, "rest weights have \(w.count) entries, scores \(s.count)")
@@ -132,6 +143,20 @@ public enum PlackettLuce {
         var lp = 0.0
         for i in 0..<k { lp += s[prefix[i]] - z[i] }
         let zK = z[k - 1], rK = r[k - 1]
+        if let target, target.overwrite, m > -Double.infinity {
+            let c = scale * rK * Foundation.exp(m - zK)
+            var nonFinite = capg_negscale_narrow_set(UnsafePointer(w.baseAddress!), c, target.row, s.count) != 0
+            for (i, item) in prefix.enumerated() {
+                // As below on a zeroed row: (0 − c·w_σ) with w_σ = 0, plus σ's own term.
+                var v = 0.0 - c * w[item]
+                v += scale * (1 - Foundation.exp(s[item] - z[i]) * r[i])
+                let f = Float(v)
+                target.row[item] = f + 0
+                if !f.isFinite { nonFinite = true }
+            }
+            narrowed = nonFinite
+            return lp
+        }
         gradient.withUnsafeMutableBufferPointer { g in
             // Items outside σ: e^{s_j − log Z_K} = w_j · e^{m − log Z_K} with m ≤ log Z_K, so
             // no overflow; the weights of σ's items are 0, so this loop has no branch.

@@ -20,4 +20,13 @@ int capg_narrow_set_clear(double *g, float *y, size_t n);
 /// The generic (non-AVX2) variant of `capg_narrow_set_clear`, for tests that compare the two.
 int capg_narrow_set_clear_generic(double *g, float *y, size_t n);
 
+/// y[i] = (float)(0 − c·w[i]) + 0 for i < n: what `g[i] −= c·w[i]` on a zeroed Double row
+/// followed by `capg_narrow_set_clear` writes, without the Double row (V-PG's rest-weight
+/// term; a NaN may come out with the other sign). Returns 1 when some (float)(0 − c·w[i]) is
+/// NaN or ±∞. Vectorized. O(n).
+int capg_negscale_narrow_set(const double *w, double c, float *y, size_t n);
+
+/// The generic variant of `capg_negscale_narrow_set`, for tests.
+int capg_negscale_narrow_set_generic(const double *w, double c, float *y, size_t n);
+
 #endif

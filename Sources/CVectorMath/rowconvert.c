@@ -3,6 +3,7 @@
 // vectorize, and the Float/Double row pointers may alias.
 #include "capg_rowconvert.h"
 #include "cpu_features.h"
+#include "nonfinite.h"
 #include <stdint.h>
 #include <string.h>
 #if defined(__x86_64__)
@@ -69,12 +70,9 @@ void capg_widen_minmax(const float *x, double *out, size_t n, float *top, float 
         float v = (float)g[i];                            \
         g[i] = 0;                                         \
         STORE(i, v);                                      \
-        uint32_t bits;                                    \
-        memcpy(&bits, &v, sizeof bits);                   \
-        uint32_t e = bits & 0x7F800000u;                  \
-        worst = e > worst ? e : worst;                    \
+        worst = capg_worst_exponent(worst, v);            \
     }                                                     \
-    return worst == 0x7F800000u;
+    return capg_exponent_nonfinite(worst);
 #define CAPG_ADD(i, v) (y[i] += (v))
 #define CAPG_SET(i, v) (y[i] = (v) + 0.0f)
 
@@ -113,12 +111,9 @@ int capg_narrow_set_clear_generic(double *g, float *y, size_t n) { return narrow
         double v = 0.0 - c * w[i];                        \
         float f = (float)v;                               \
         y[i] = f + 0.0f;                                  \
-        uint32_t bits;                                    \
-        memcpy(&bits, &f, sizeof bits);                   \
-        uint32_t e = bits & 0x7F800000u;                  \
-        worst = e > worst ? e : worst;                    \
+        worst = capg_worst_exponent(worst, f);            \
     }                                                     \
-    return worst == 0x7F800000u;
+    return capg_exponent_nonfinite(worst);
 
 #if defined(__x86_64__)
 __attribute__((target("avx2,fma")))

@@ -3,6 +3,7 @@
 #include <stdint.h>
 #include "capg_vexp.h"
 #include "cpu_features.h"
+#include "nonfinite.h"
 #include <string.h>
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -199,12 +200,9 @@ void capg_threshold_subtract_cold_decay(const double *w, size_t n, double cut, d
         float yj = y[j];                                                                             \
         y[j] = cold ? (NARROWED) : yj;                                                               \
         g[j] = cold ? 0.0 : v;                                                                       \
-        uint32_t bits;                                                                               \
-        memcpy(&bits, &f, sizeof bits);                                                              \
-        uint32_t ex = cold ? (bits & 0x7F800000u) : 0;                                               \
-        worst = ex > worst ? ex : worst;                                                             \
+        worst = capg_worst_exponent(worst, cold ? f : 0.0f);                                         \
     }                                                                                                \
-    return worst == 0x7F800000u;
+    return capg_exponent_nonfinite(worst);
 
 #if defined(__x86_64__)
 __attribute__((target("avx2,fma")))

@@ -24,7 +24,7 @@ public enum PlackettLuce {
     static func logNormalizers(_ s: [Double], prefix: [Int], restWeights w: UnsafeMutableBufferPointer<Double>)
         -> (z: [Double], restShift: Double)
     {
-        let k = prefix.count, n = s.count
+        let n = s.count
         var inPrefix = prefix.sorted()
         // log Σ_{j∉σ} e^{s_j} with its own shift (it may be far below max s).
         // The maximum of each run of items between consecutive prefix items, vectorized.

@@ -129,8 +129,11 @@ public struct SyntheticQuery: RankingQuery, Sendable {
         let q = environment.config.lsrAlignment * expectedReward(of: item)
         if sigma == 0 { return q }
         // Random access: the item-th block of this query's noise stream gives one normal.
-        let key = RandomKey(seed: environment.config.seed, purpose: .lateStageNoise,
-                            query: id, sample: evaluation ? 1 : 0)
-        return q + sigma * RandomStream.normal(key: key, index: item)
+        return q + sigma * RandomStream.normal(key: lateStageNoiseKey, index: item)
+    }
+
+    /// The stream of this query's LSR noise: `ε_{x,a}` is its normal number a.
+    public var lateStageNoiseKey: RandomKey {
+        RandomKey(seed: environment.config.seed, purpose: .lateStageNoise, query: id, sample: evaluation ? 1 : 0)
     }
 }

@@ -53,9 +53,9 @@ public struct SyntheticEnvironment: Sendable {
         var v = [Float](repeating: 0, count: range.count * dx)
         var c = [Float](repeating: 0, count: range.count)
         v.withUnsafeMutableBufferPointer { b in
-            RandomStream.forEachNormal(key: key, first: range.lowerBound * dx, count: b.count, threads: GEMM.threads) { i, z in
-                b[i] = Float(z * scale)
-            }
+            guard let p = b.baseAddress else { return }
+            RandomStream.fillScaledNormals(key: key, first: range.lowerBound * dx, count: b.count, scale: scale,
+                                           threads: GEMM.threads, into: p)
         }
         c.withUnsafeMutableBufferPointer { b in
             RandomStream.forEachNormal(key: key, first: n * dx + range.lowerBound, count: b.count) { i, z in

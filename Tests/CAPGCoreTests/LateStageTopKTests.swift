@@ -58,6 +58,34 @@ final class LateStageTopKTests: XCTestCase {
         }
     }
 
+    /// The fused kernel: its logits are a Float dot product of x with the item's column of
+    /// the transposed latents (within a few ulps of a Double one), and its list is the plain
+    /// kernel's on those logits, for both variants and tails of every length.
+    func testDotKernelMatchesReference() {
+        var rng = SplitMix64(seed: 8)
+        func uniform() -> Double { Double(rng.next() >> 11) * 0x1p-53 }
+        let dx = 16, ld = 2100
+        let vt = (0..<(dx * ld)).map { _ in Float(uniform() * 2 - 1) }
+        let x = (0..<dx).map { _ in Float(uniform() * 4 - 2) }
+        let offset = (0..<ld).map { _ in uniform() * 6 - 3 }, spread = (0..<ld).map { _ in uniform() * 1e-5 }
+        for n in [0, 1, 8, 15, 16, 17, 2048] {
+            for generic in [false, true] {
+                var z = [Float](repeating: .nan, count: Swift.max(n, 1))
+                var out = [Int32](repeating: -1, count: Swift.max(n, 1))
+                let count = generic
+                    ? capg_lsr_candidates_dot_generic(vt, ld, dx, x, offset, spread, n, 1, 2.5, 0.5, &z, &out)
+                    : capg_lsr_candidates_dot(vt, ld, dx, x, offset, spread, n, 1, 2.5, 0.5, &z, &out)
+                for i in 0..<n {
+                    let exact = (0..<dx).reduce(0.0) { $0 + Double(x[$1]) * Double(vt[$1 * ld + i]) }
+                    let scale = (0..<dx).reduce(0.0) { $0 + Swift.abs(Double(x[$1]) * Double(vt[$1 * ld + i])) }
+                    XCTAssertEqual(Double(z[i]), exact, accuracy: Double(dx + 2) * 0x1p-24 * scale, "n=\(n) i=\(i)")
+                }
+                let expected = (0..<n).filter { Double(z[$0]) + offset[$0] + spread[$0] * 2.5 >= 0.5 }.map { Int32($0) }
+                XCTAssertEqual(Array(out[0..<count]), expected, "n=\(n) generic=\(generic)")
+            }
+        }
+    }
+
     /// `normalMagnitudeBound` bounds |ε| for every leading-zero count of the first word,
     /// at the worst case of the other words (the smallest u₁ of that count, |cos| = 1), and
     /// for random-access normals of a real key.

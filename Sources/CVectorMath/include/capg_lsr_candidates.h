@@ -19,6 +19,23 @@
 size_t capg_lsr_candidates(const float *z, const double *offset, const double *spread, size_t n, double sign,
                            double xn, double cut, int32_t *out);
 
+/// `capg_lsr_candidates` with the logits computed here, for one query against items whose
+/// latents are stored transposed: `z[i] = Σ_{j<dx} x[j] · vt[j·ld + i]` in Float (j in
+/// increasing order; the AVX2+FMA variant fuses each multiply-add, the generic one rounds
+/// both — either is a dx-term Float dot product, within the caller's error bound), written
+/// to `z[0..<n]`, then the test above on them. Eight items per AVX2 step: dx broadcast
+/// multiply-adds, no horizontal sums; the tile of `vt` is shared by the queries that scan
+/// it (cache-resident), and no BLAS call is involved. Cost: 2·dx flops + the test per item.
+size_t capg_lsr_candidates_dot(const float *vt, size_t ld, size_t dx, const float *x, const double *offset,
+                               const double *spread, size_t n, double sign, double xn, double cut, float *z,
+                               int32_t *out);
+
+/// The generic variant of `capg_lsr_candidates_dot` (for tests: the same list up to the
+/// rounding of its z).
+size_t capg_lsr_candidates_dot_generic(const float *vt, size_t ld, size_t dx, const float *x, const double *offset,
+                                       const double *spread, size_t n, double sign, double xn, double cut, float *z,
+                                       int32_t *out);
+
 /// The generic variant of `capg_lsr_candidates` (for tests: must return the same list).
 size_t capg_lsr_candidates_generic(const float *z, const double *offset, const double *spread, size_t n,
                                    double sign, double xn, double cut, int32_t *out);

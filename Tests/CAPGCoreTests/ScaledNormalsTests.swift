@@ -43,8 +43,9 @@ final class ScaledNormalsTests: XCTestCase {
     /// `normal(key:index:)` element by element, also across the 2³² block boundary.
     func testFillEqualsLibmPath() {
         let key = RandomKey(seed: 5, purpose: .parameterInit)
-        for (first, count, threads) in [(0, 1000, 1), (17, 300_001, 2), (3, 200_000, 3), ((1 << 32) - 700, 1500, 1)] {
-            let scale = 0.125
+        for (first, count, threads, scale) in [(0, 1000, 1, 0.125), (17, 300_001, 2, 0.125), (3, 200_000, 3, 0.125),
+                                               ((1 << 32) - 700, 1500, 1, 0.125), (0, 5000, 1, 0), (0, 5000, 1, -0.0),
+                                               (0, 5000, 1, 1e-200), (0, 5000, 1, 1e-40), (0, 5000, 1, 1e30)] {
             var out = [Float](repeating: .nan, count: count)
             out.withUnsafeMutableBufferPointer {
                 RandomStream.fillScaledNormals(key: key, first: first, count: count, scale: scale, threads: threads, into: $0.baseAddress!)
@@ -53,7 +54,7 @@ final class ScaledNormalsTests: XCTestCase {
             for i in 0..<count where out[i].bitPattern != Float(RandomStream.normal(key: key, index: first + i) * scale).bitPattern {
                 wrong += 1
             }
-            XCTAssertEqual(wrong, 0, "first \(first) count \(count) threads \(threads)")
+            XCTAssertEqual(wrong, 0, "first \(first) count \(count) threads \(threads) scale \(scale)")
         }
     }
 

@@ -20,6 +20,13 @@ extension RandomStream {
     public static func fillScaledNormals(key: RandomKey, first: Int, count: Int, scale: Double, threads: Int = 1,
                                          into out: UnsafeMutablePointer<Float>) {
         precondition(first >= 0 && count >= 0, "normals \(first)..<\(first + count)")
+        // The kernel's interval has width ∝ |scale|: at 0 (or so small that it underflows)
+        // it would decide the sign of a zero without a margin, so such scales (e.g.
+        // init_scale 0) and non-finite ones take the libm path throughout.
+        guard scale.isFinite, scale.magnitude >= 0x1p-600 else {
+            forEachNormal(key: key, first: first, count: count, threads: threads) { i, z in out[i] = Float(z * scale) }
+            return
+        }
         let parts = Swift.max(1, Swift.min(threads, count / 65_536))
         if parts > 1 {
             let per = (count + parts - 1) / parts

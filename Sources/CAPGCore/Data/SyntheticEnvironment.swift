@@ -54,9 +54,9 @@ public struct SyntheticEnvironment: Sendable {
         var v = [Float](repeating: 0, count: range.count * dx)
         var c = [Float](repeating: 0, count: range.count)
         v.withUnsafeMutableBufferPointer { b in
-            RandomStream.forEachNormal(key: key, first: range.lowerBound * dx, count: b.count, threads: GEMM.threads) { i, z in
-                b[i] = Float(z * scale)
-            }
+            guard let p = b.baseAddress else { return }
+            RandomStream.fillScaledNormals(key: key, first: range.lowerBound * dx, count: b.count, scale: scale,
+                                           threads: GEMM.threads, into: p)
         }
         c.withUnsafeMutableBufferPointer { b in
             RandomStream.forEachNormal(key: key, first: n * dx + range.lowerBound, count: b.count) { i, z in
@@ -150,8 +150,11 @@ public struct SyntheticQuery: RankingQuery, Sendable {
         let q = environment.config.lsrAlignment * expectedReward(of: item)
         if sigma == 0 { return q }
         // Random access: the item-th block of this query's noise stream gives one normal.
-        let key = RandomKey(seed: environment.config.seed, purpose: .lateStageNoise,
-                            query: id, sample: evaluation ? 1 : 0)
-        return q + sigma * RandomStream.normal(key: key, index: item)
+        return q + sigma * RandomStream.normal(key: lateStageNoiseKey, index: item)
+    }
+
+    /// The stream of this query's LSR noise: `ε_{x,a}` is its normal number a.
+    public var lateStageNoiseKey: RandomKey {
+        RandomKey(seed: environment.config.seed, purpose: .lateStageNoise, query: id, sample: evaluation ? 1 : 0)
     }
 }

@@ -45,20 +45,23 @@ public struct TwoTowerESR: Sendable {
     /// Initial parameters: `W ~ N(0, 1/dx)`, `E ~ N(0, initScale²/d)`, `b = 0`, from the
     /// `parameterInit` stream of `seed` (so every rank draws the same values).
     public func initialParameters(seed: UInt64, initScale: Double) -> [Float] {
-        var p = [Float](repeating: 0, count: shape.parameterCount)
         let key = RandomKey(seed: seed, purpose: .parameterInit)
         let sw = 1 / Double(shape.contextDim).squareRoot()
         let se = initScale / Double(shape.embeddingDim).squareRoot()
-        p.withUnsafeMutableBufferPointer { b in
-            let (w, e) = (b.baseAddress! + shape.wOffset, b.baseAddress! + shape.eOffset)
+        // Every slot is written below (W and E drawn, b zeroed), so no zero fill first: a
+        // pass over 4(N·d + N) bytes fewer (260 MB at N = 10⁶, d = 64).
+        return [Float](unsafeUninitializedCapacity: shape.parameterCount) { b, initialized in
+            guard let base = b.baseAddress else { initialized = 0; return }
+            let (w, e) = (base + shape.wOffset, base + shape.eOffset)
+            (base + shape.bOffset).initialize(repeating: 0, count: shape.items)
             // On the BLAS threads (the values do not depend on how many).
             let threads = GEMM.threads
-            RandomStream.forEachNormal(key: key, first: 0, count: shape.wCount, threads: threads) { i, z in w[i] = Float(z * sw) }
-            RandomStream.forEachNormal(key: key, first: shape.wCount, count: shape.eCount, threads: threads) { i, z in
-                e[i] = Float(z * se)
-            }
+            // `Float(z · scale)` of normal i, bitwise, without a libm log and cos per value.
+            RandomStream.fillScaledNormals(key: key, first: 0, count: shape.wCount, scale: sw, threads: threads, into: w)
+            RandomStream.fillScaledNormals(key: key, first: shape.wCount, count: shape.eCount, scale: se, threads: threads,
+                                           into: e)
+            initialized = shape.parameterCount
         }
-        return p
     }
 
     /// Scores `S = (X Wᵀ) Eᵀ + b` for `batch` contexts; `contexts` is B×dx, `user` (B×d)

@@ -17,7 +17,7 @@ public struct Adagrad: Optimizer {
 
     public init(parameterCount: Int, learningRate: Double) {
         self.learningRate = learningRate
-        g2 = [Float](repeating: 0, count: parameterCount)
+        g2 = ParallelZeros.floats(parameterCount, threads: GEMM.threads)
     }
 
     /// Continues from a checkpointed accumulator (`parameterCount` long) without allocating

@@ -17,8 +17,8 @@ public struct Adam: Optimizer {
 
     public init(parameterCount: Int, learningRate: Double) {
         self.learningRate = learningRate
-        m = [Float](repeating: 0, count: parameterCount)
-        v = [Float](repeating: 0, count: parameterCount)
+        m = ParallelZeros.floats(parameterCount, threads: GEMM.threads)
+        v = ParallelZeros.floats(parameterCount, threads: GEMM.threads)
     }
 
     /// Continues from checkpointed moments (each `parameterCount` long) without allocating

@@ -99,10 +99,9 @@ public final class ShardedTrainer: TrainingEngine {
         let se = initScale / Double(d).squareRoot()
         p.withUnsafeMutableBufferPointer { b in
             let base = b.baseAddress!
-            RandomStream.forEachNormal(key: key, first: 0, count: wCount) { i, z in base[i] = Float(z * sw) }
-            RandomStream.forEachNormal(key: key, first: wCount + shard.lo * d, count: shard.count * d, threads: GEMM.threads) { i, z in
-                base[wCount + i] = Float(z * se)
-            }
+            RandomStream.fillScaledNormals(key: key, first: 0, count: wCount, scale: sw, into: base)
+            RandomStream.fillScaledNormals(key: key, first: wCount + shard.lo * d, count: shard.count * d, scale: se,
+                                           threads: GEMM.threads, into: base + wCount)
         }
         return p
     }

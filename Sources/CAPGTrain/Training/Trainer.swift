@@ -135,11 +135,20 @@ public final class Trainer {
         let evalQueries = task.queries(ids: ids, evaluation: true)
         let tops = LateStageTopK.of(queries: evalQueries, k: config.k)
         let favourites = tops.map { $0.first ?? 0 }  // 0 for an empty universe, as `favourite`
+        // O(samples·K) per query (the random ESR's sets need no scores; their rewards are
+        // random reads of the item table), on the worker threads (`WorkerThreads`: per-query
+        // results, summed in query order below, so bitwise independent of the thread count).
+        var perQuery = [(random: EvaluationSums, oracle: EvaluationSums)](repeating: (EvaluationSums(), EvaluationSums()),
+                                                                          count: evalQueries.count)
+        let evaluator = self.evaluator
+        perQuery.withUnsafeMutableBufferPointer { out in
+            WorkerThreads.forEach(evalQueries.count, threads: max(1, GEMM.threads)) { i, _ in
+                out[i] = (evaluator.randomBaseline(query: evalQueries[i], queryID: ids[i], favourite: favourites[i]),
+                          evaluator.oracle(query: evalQueries[i], topK: tops[i]))
+            }
+        }
         var sums = [Double](repeating: 0, count: 4)
-        for (i, q) in evalQueries.enumerated() {
-            // O(samples·K) per query: the random ESR's sets need no scores.
-            let rnd = evaluator.randomBaseline(query: q, queryID: ids[i], favourite: favourites[i])
-            let orc = evaluator.oracle(query: q, topK: tops[i])
+        for (rnd, orc) in perQuery {
             sums[0] += rnd.value; sums[1] += rnd.recall; sums[2] += orc.value; sums[3] += 1
         }
         evalFavourites = favourites

@@ -36,29 +36,49 @@ extension RandomStream {
     @inlinable
     public static func forEachNormal(key: RandomKey, first: Int, count: Int, threads: Int = 1,
                                      _ body: (Int, Double) -> Void) {
+        forEachBlockChunk(key: key, first: first, count: count, threads: threads) { offset, words, blocks in
+            for b in 0..<blocks {
+                body(offset + b, boxMuller(words[4 * b], words[4 * b + 1], words[4 * b + 2], words[4 * b + 3]))
+            }
+        }
+    }
+
+    /// The walk shared by the bulk normals (`forEachNormal`, `fillScaledNormals`): random-access
+    /// blocks `first ..< first + count` of `key`, their words filled by `PhiloxBatch` up to 256
+    /// blocks at a time (never across a multiple of 2³², where `RandomKey.extended` changes the
+    /// key), handed to `chunk(offset, words, blocks)` with `offset` the chunk's first block
+    /// relative to `first` and block b's words at `words[4b ..< 4b + 4]`. With `threads` > 1
+    /// (and at least 65536 blocks per thread) the range is cut into that many contiguous parts,
+    /// one per thread (`WorkerThreads`), so `chunk` must tolerate concurrent calls for distinct
+    /// offsets. O(count) Philox words / threads.
+    @inlinable
+    static func forEachBlockChunk(key: RandomKey, first: Int, count: Int, threads: Int,
+                                  _ chunk: (_ offset: Int, _ words: UnsafeMutableBufferPointer<UInt32>, _ blocks: Int) -> Void) {
         precondition(first >= 0 && count >= 0, "normals \(first)..<\(first + count)")
         let parts = Swift.max(1, Swift.min(threads, count / 65_536))
         if parts > 1 {
             let per = (count + parts - 1) / parts
             WorkerThreads.forEach(parts, threads: parts) { p, _ in
                 let lo = p * per, hi = Swift.min(count, lo + per)
-                if lo < hi { forEachNormal(key: key, first: first + lo, count: hi - lo) { i, z in body(lo + i, z) } }
+                if lo < hi {
+                    forEachBlockChunk(key: key, first: first + lo, count: hi - lo, threads: 1) { offset, words, blocks in
+                        chunk(lo + offset, words, blocks)
+                    }
+                }
             }
             return
         }
-        let chunk = 256
-        withUnsafeTemporaryAllocation(of: UInt32.self, capacity: 4 * chunk) { words in
+        let size = 256
+        withUnsafeTemporaryAllocation(of: UInt32.self, capacity: 4 * size) { words in
             var done = 0
             while done < count {
                 let index = first + done
                 // A chunk stays below the next multiple of 2³² (where the step word changes).
                 let toBoundary = (1 << 32) - (index & 0xFFFF_FFFF)
-                let blocks = Swift.min(chunk, count - done, toBoundary)
+                let blocks = Swift.min(size, count - done, toBoundary)
                 PhiloxBatch.fill(UnsafeMutableBufferPointer(rebasing: words[0..<(4 * blocks)]), key: key.extended(to: index),
                                  firstBlock: UInt32(truncatingIfNeeded: index))
-                for b in 0..<blocks {
-                    body(done + b, boxMuller(words[4 * b], words[4 * b + 1], words[4 * b + 2], words[4 * b + 3]))
-                }
+                chunk(done, words, blocks)
                 done += blocks
             }
         }

@@ -27,32 +27,13 @@ extension RandomStream {
             forEachNormal(key: key, first: first, count: count, threads: threads) { i, z in out[i] = Float(z * scale) }
             return
         }
-        let parts = Swift.max(1, Swift.min(threads, count / 65_536))
-        if parts > 1 {
-            let per = (count + parts - 1) / parts
-            WorkerThreads.forEach(parts, threads: parts) { p, _ in
-                let lo = p * per, hi = Swift.min(count, lo + per)
-                if lo < hi { fillScaledNormals(key: key, first: first + lo, count: hi - lo, scale: scale, into: out + lo) }
-            }
-            return
-        }
-        let chunk = 256
-        withUnsafeTemporaryAllocation(of: UInt32.self, capacity: 4 * chunk) { words in
-            withUnsafeTemporaryAllocation(of: Int32.self, capacity: chunk) { undecided in
-                var done = 0
-                while done < count {
-                    let index = first + done
-                    // A chunk stays below the next multiple of 2³² (where the step word changes).
-                    let toBoundary = (1 << 32) - (index & 0xFFFF_FFFF)
-                    let blocks = Swift.min(chunk, count - done, toBoundary)
-                    PhiloxBatch.fill(UnsafeMutableBufferPointer(rebasing: words[0..<(4 * blocks)]), key: key.extended(to: index),
-                                     firstBlock: UInt32(truncatingIfNeeded: index))
-                    let left = capg_scaled_normals(words.baseAddress!, blocks, scale, out + done, undecided.baseAddress!)
-                    for j in 0..<left {
-                        let b = Int(undecided[j])
-                        out[done + b] = Float(boxMuller(words[4 * b], words[4 * b + 1], words[4 * b + 2], words[4 * b + 3]) * scale)
-                    }
-                    done += blocks
+        forEachBlockChunk(key: key, first: first, count: count, threads: threads) { offset, words, blocks in
+            // The undecided list on the calling thread's stack (≤ 1 KB per chunk).
+            withUnsafeTemporaryAllocation(of: Int32.self, capacity: blocks) { undecided in
+                let left = capg_scaled_normals(words.baseAddress!, blocks, scale, out + offset, undecided.baseAddress!)
+                for j in 0..<left {
+                    let b = Int(undecided[j])
+                    out[offset + b] = Float(boxMuller(words[4 * b], words[4 * b + 1], words[4 * b + 2], words[4 * b + 3]) * scale)
                 }
             }
         }

@@ -3,7 +3,6 @@
 #include <stdint.h>
 #include "capg_vexp.h"
 #include "cpu_features.h"
-#include "nonfinite.h"
 #include <string.h>
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -182,53 +181,3 @@ void capg_threshold_subtract_cold_decay(const double *w, size_t n, double cut, d
     cold_decay_generic(w, n, cut, t, c, g);
 }
 
-// The cold decay of `CAPG_COLD_DECAY_LOOP` with the narrowing of `capg_narrow_*_clear` in
-// the same pass: a cold item's v = g − c·w·e is rounded into y (added, or set as v + 0) and
-// its g cleared; a hot item keeps v = g − c·w·0 in g (its exact term follows in the caller,
-// in the same order as before) and its y is left as it was. Branch-free, vectorized.
-#define CAPG_COLD_DECAY_NARROW_LOOP(NARROWED)                                                        \
-    uint32_t worst = 0;                                                                              \
-    for (size_t j = 0; j < n; j++) {                                                                 \
-        double wj = w[j];                                                                            \
-        double x = wj * t;                                                                           \
-        double e = 1 - x * (1 - x * (0.5 - x * (1.0 / 6 - x * (1.0 / 24 - x * (1.0 / 120 - x * (1.0 / 720 \
-                       - x * (1.0 / 5040 - x * (1.0 / 40320))))))));                                 \
-        int cold = !(wj > cut);                                                                      \
-        e = cold ? e : 0.0;                                                                          \
-        double v = g[j] - c * wj * e;                                                                \
-        float f = (float)v;                                                                          \
-        float yj = y[j];                                                                             \
-        y[j] = cold ? (NARROWED) : yj;                                                               \
-        g[j] = cold ? 0.0 : v;                                                                       \
-        worst = capg_worst_exponent(worst, cold ? f : 0.0f);                                         \
-    }                                                                                                \
-    return capg_exponent_nonfinite(worst);
-
-#if defined(__x86_64__)
-__attribute__((target("avx2,fma")))
-static int cold_decay_add_avx2(const double *restrict w, size_t n, double cut, double t, double c, double *restrict g,
-                               float *restrict y) { CAPG_COLD_DECAY_NARROW_LOOP(yj + f) }
-__attribute__((target("avx2,fma")))
-static int cold_decay_set_avx2(const double *restrict w, size_t n, double cut, double t, double c, double *restrict g,
-                               float *restrict y) { CAPG_COLD_DECAY_NARROW_LOOP(f + 0.0f) }
-#endif
-
-static int cold_decay_add_generic(const double *restrict w, size_t n, double cut, double t, double c,
-                                  double *restrict g, float *restrict y) { CAPG_COLD_DECAY_NARROW_LOOP(yj + f) }
-static int cold_decay_set_generic(const double *restrict w, size_t n, double cut, double t, double c,
-                                  double *restrict g, float *restrict y) { CAPG_COLD_DECAY_NARROW_LOOP(f + 0.0f) }
-
-int capg_threshold_cold_decay_narrow(const double *w, size_t n, double cut, double t, double c, double *g, float *y,
-                                     int overwrite) {
-#if defined(__x86_64__)
-    if ((capg_cpu_features() & CAPG_CPU_AVX2)) {
-        return overwrite ? cold_decay_set_avx2(w, n, cut, t, c, g, y) : cold_decay_add_avx2(w, n, cut, t, c, g, y);
-    }
-#endif
-    return overwrite ? cold_decay_set_generic(w, n, cut, t, c, g, y) : cold_decay_add_generic(w, n, cut, t, c, g, y);
-}
-
-int capg_threshold_cold_decay_narrow_generic(const double *w, size_t n, double cut, double t, double c, double *g,
-                                             float *y, int overwrite) {
-    return overwrite ? cold_decay_set_generic(w, n, cut, t, c, g, y) : cold_decay_add_generic(w, n, cut, t, c, g, y);
-}

@@ -233,51 +233,6 @@ final class ThresholdSplitKernelTests: XCTestCase {
         }
     }
 
-    /// `capg_threshold_cold_decay_narrow` (both variants, add and set) equals the cold decay
-    /// followed by narrowing the cold items: same Float row, same Double row (cold cleared,
-    /// hot holding g − c·w·0), same non-finite flag; hot rows' y untouched.
-    func testColdDecayNarrowEqualsDecayThenNarrow() {
-        var rng = SplitMix64(seed: 41)
-        for n in Array(0...19) + [1003] {
-            for special in [Double.nan, .infinity, 0, 3] {
-                let w = (0..<n).map { _ in Double(rng.next() % 1000) / 999 * 0.2 }  // cut 0.1 below
-                var g = [Double](repeating: 0, count: n)
-                for j in 0..<n where rng.next() % 3 == 0 { g[j] = Double(Int(rng.next() % 2001) - 1000) / 77 }
-                if n > 0 { g[Int(rng.next() % UInt64(n))] = special }
-                let y0 = (0..<n).map { Float($0) - 5.5 }
-                let (cut, t, c) = (0.1, 0.4, 1.7)
-                for overwrite in [false, true] {
-                    var gA = g, yA = y0
-                    gA.withUnsafeMutableBufferPointer { gb in
-                        w.withUnsafeBufferPointer { capg_threshold_subtract_cold_decay($0.baseAddress, n, cut, t, c, gb.baseAddress) }
-                    }
-                    var flagA = false
-                    for j in 0..<n where !(w[j] > cut) {
-                        let v = Float(gA[j])
-                        yA[j] = overwrite ? v + 0 : yA[j] + v
-                        gA[j] = 0
-                        if !v.isFinite { flagA = true }
-                    }
-                    for variant in 0..<2 {
-                        var gB = g, yB = y0
-                        let flag = w.withUnsafeBufferPointer { wb in gB.withUnsafeMutableBufferPointer { gb in
-                            yB.withUnsafeMutableBufferPointer { yb in
-                                variant == 0
-                                    ? capg_threshold_cold_decay_narrow(wb.baseAddress, n, cut, t, c, gb.baseAddress, yb.baseAddress,
-                                                                       overwrite ? 1 : 0)
-                                    : capg_threshold_cold_decay_narrow_generic(wb.baseAddress, n, cut, t, c, gb.baseAddress,
-                                                                               yb.baseAddress, overwrite ? 1 : 0)
-                            } } }
-                        let label = "n=\(n) special=\(special) overwrite=\(overwrite) variant=\(variant)"
-                        XCTAssertEqual(yB.map(\.bitPattern), yA.map(\.bitPattern), label)
-                        XCTAssertEqual(gB.map(\.bitPattern), gA.map(\.bitPattern), label)
-                        XCTAssertEqual(flag != 0, flagA, label)
-                    }
-                }
-            }
-        }
-    }
-
     /// `capg_negscale_narrow_set` (both variants) writes what `g −= c·w` on a zeroed Double
     /// row followed by the set-narrowing writes, with the same flag (NaNs up to their sign).
     func testNegScaleNarrowEqualsSubtractThenNarrow() {

@@ -173,8 +173,8 @@ public struct PolicyGradientEstimator: Sendable {
         if !rowWidened { workspace.widen(scores) }
         // `gradient += Float(row)` (or `= 0 + Float(row)`), the row cleared, and the NaN/±∞
         // check, in one vectorized pass (`RowNarrowing`; the former Swift loop's running
-        // `check += v * 0` was a sequential FP chain, ≈ 1 µs per query at N = 1000) — inside
-        // the threshold solve's decay pass when it can take it (`narrowed` then says so).
+        // `check += v * 0` was a sequential FP chain, ≈ 1 µs per query at N = 1000) — or, for
+        // V-PG's single weighted rollout, written straight into the Float row (`narrowed`).
         let target = n > 0 ? RowNarrowing(row: gradient.baseAddress!, overwrite: overwrite) : nil
         var narrowed: Bool? = nil
         var stats = accumulate(rollouts: rollouts, scores: workspace.row, query: query, runningBaseline: runningBaseline,
@@ -219,8 +219,8 @@ public struct PolicyGradientEstimator: Sendable {
     /// allocation-free (`ThresholdInclusion.accumulateGradients`), bitwise as without it.
     ///
     /// With `narrowingInto`, a case that can round its finished row into that Float row in
-    /// its own last pass (threshold CA-PG; V-PG with one weighted rollout when the row is
-    /// overwritten) does so, leaves `gradient` cleared and sets `narrowed` to
+    /// its own last pass (V-PG with one weighted rollout when the row is overwritten) does so,
+    /// leaves `gradient` cleared and sets `narrowed` to
     /// whether a narrowed value was NaN or ±∞; `narrowed` stays nil when the caller must
     /// narrow `gradient` itself.
     func accumulate<Q: RankingQuery>(
@@ -299,11 +299,11 @@ public struct PolicyGradientEstimator: Sendable {
                     count += 1
                 }
                 if count == 0 { return }
-                narrowed = s.withUnsafeBufferPointer { sb in
+                s.withUnsafeBufferPointer { sb in
                     gradient.withUnsafeMutableBufferPointer { gb in
                         ThresholdInclusion().accumulateGradients(
                             of: UnsafeBufferPointer(rebasing: chosen[0..<count]), scores: sb, scoreRange: range, k: sampler.k,
-                            thresholdHint: hint, scratch: scratch, into: gb, narrowingInto: target)
+                            thresholdHint: hint, scratch: scratch, into: gb)
                     }
                 }
             }

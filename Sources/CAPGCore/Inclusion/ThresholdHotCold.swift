@@ -115,27 +115,4 @@ public struct ThresholdHotCold: Sendable {
             gradient[j] -= c * wj * Self.expNeg(wj * t)
         }
     }
-
-    /// `subtractDecay` followed by narrowing the Double row into the Float row `y`
-    /// (`y_j += Float(g_j)`, or `y_j = Float(g_j) + 0` when `overwrite`) and clearing it, as
-    /// the estimator's `capg_narrow_add_clear` / `capg_narrow_set_clear` pass would, bitwise:
-    /// the cold items in the decay's own pass (`capg_threshold_cold_decay_narrow`), the hot
-    /// ones after their exact term. Saves the separate narrowing pass over N doubles.
-    /// Returns true when some narrowed value is NaN or ±∞. O(n) + O(hot) exps.
-    public func subtractDecay(scale c: Double, t: Double, weights w: UnsafePointer<Double>, count n: Int,
-                              hot: UnsafeBufferPointer<Int32>, from gradient: UnsafeMutablePointer<Double>,
-                              narrowingInto y: UnsafeMutablePointer<Float>, overwrite: Bool) -> Bool {
-        precondition(hot.count >= hotCount, "\(hot.count) hot indices, the split has \(hotCount)")
-        var nonFinite = capg_threshold_cold_decay_narrow(w, n, cut, t, c, gradient, y, overwrite ? 1 : 0) != 0
-        for h in 0..<hotCount {
-            let j = Int(hot[h])
-            let wj = w[j]
-            gradient[j] -= c * wj * Self.expNeg(wj * t)
-            let v = Float(gradient[j])
-            gradient[j] = 0
-            y[j] = overwrite ? v + 0 : y[j] + v
-            if !v.isFinite { nonFinite = true }
-        }
-        return nonFinite
-    }
 }

@@ -1,4 +1,3 @@
-import CVectorMath
 import Foundation
 
 /// Mean-field exponential race (DESIGN.md §2): every item competes against one shared
@@ -132,7 +131,7 @@ public struct ThresholdInclusion: InclusionModel {
                 items.withUnsafeBufferPointer { ib in
                     logP.withUnsafeMutableBufferPointer { lp in
                         Self.fastGradients(of: ib, scores: sb, range: nil, k: k, hint: thresholdHint,
-                                           scratch: ThresholdScratch(), logP: lp.baseAddress, into: gb) != nil
+                                           scratch: ThresholdScratch(), logP: lp.baseAddress, into: gb)
                     }
                 }
             }
@@ -166,40 +165,29 @@ public struct ThresholdInclusion: InclusionModel {
     /// (else one scan), the solve's N-sized buffers from `scratch`, and no `log P` (the
     /// estimator does not use it). Same arithmetic as the array form, bitwise; the rare
     /// log-domain fallback (a weight below e^{−700}) goes through the array form.
-    ///
-    /// With `narrowingInto`, the linear-domain path also rounds the finished Double row into
-    /// that Float row and clears it, in the decay's own pass (see `RowNarrowing`), and
-    /// returns whether a narrowed value is NaN or ±∞; nil means the row is still in
-    /// `gradient` for the caller to narrow (no target, nothing to add, or the fallback).
     /// Cost: the array form's minus its O(N) allocations and the `log P` terms.
-    @discardableResult
     public func accumulateGradients(
         of items: UnsafeBufferPointer<(item: Int, scale: Double)>, scores: UnsafeBufferPointer<Double>,
         scoreRange: (top: Double, bottom: Double)?, k: Int, thresholdHint: Double?, scratch: ThresholdScratch,
-        into gradient: UnsafeMutableBufferPointer<Double>, narrowingInto target: RowNarrowing? = nil
-    ) -> Bool? {
+        into gradient: UnsafeMutableBufferPointer<Double>
+    ) {
         precondition(k >= 1, "k must be at least 1 (got \(k))")
         precondition(gradient.count == scores.count, "gradient has \(gradient.count) entries, scores \(scores.count)")
         for (item, _) in items {
             precondition(item >= 0 && item < scores.count, "item \(item) out of range 0..<\(scores.count)")
         }
-        if items.isEmpty || k >= scores.count { return nil }
-        if let narrowed = Self.fastGradients(of: items, scores: scores, range: scoreRange, k: k, hint: thresholdHint,
-                                             scratch: scratch, logP: nil, into: gradient, narrowingInto: target) {
-            return narrowed
-        }
+        if items.isEmpty || k >= scores.count { return }
+        if Self.fastGradients(of: items, scores: scores, range: scoreRange, k: k, hint: thresholdHint, scratch: scratch,
+                              logP: nil, into: gradient) { return }
         var g = Array(gradient)
         _ = accumulateLogProbabilityGradients(of: Array(items), scores: Array(scores), k: k, thresholdHint: thresholdHint,
                                               into: &g)
         _ = gradient.update(fromContentsOf: g)
-        return nil
     }
 
     /// The same solve and gradient in the linear domain, for the common case where no weight
-    /// underflows (`s_i − max s > −700` for all i); returns nil otherwise, so the log-domain
-    /// path handles it. Writes `log P(a_m ∈ S)` to `logP` when given. Else returns, with a
-    /// `target`, whether a narrowed value is NaN or ±∞ (the row is narrowed into it and
-    /// cleared), and false without one.
+    /// underflows (`s_i − max s > −700` for all i); returns false otherwise, so the log-domain
+    /// path handles it. Writes `log P(a_m ∈ S)` to `logP` when given.
     /// Passes over N:
     ///
     /// 1. `w_i = e^{s_i − max s}` (one exp per item) and `Σ w`, fused with step 2 when there
@@ -221,9 +209,8 @@ public struct ThresholdInclusion: InclusionModel {
     static func fastGradients(
         of items: UnsafeBufferPointer<(item: Int, scale: Double)>, scores: UnsafeBufferPointer<Double>,
         range: (top: Double, bottom: Double)?, k: Int, hint: Double?, scratch: ThresholdScratch,
-        logP: UnsafeMutablePointer<Double>?, into gradient: UnsafeMutableBufferPointer<Double>,
-        narrowingInto target: RowNarrowing? = nil
-    ) -> Bool? {
+        logP: UnsafeMutablePointer<Double>?, into gradient: UnsafeMutableBufferPointer<Double>
+    ) -> Bool {
         let n = scores.count
         var top = -Double.infinity, bottom = Double.infinity
         if let range {
@@ -235,7 +222,7 @@ public struct ThresholdInclusion: InclusionModel {
             }
         }
         // A score more than 700 below the top leaves this fast path.
-        if bottom - top < -700 { return nil }
+        if bottom - top < -700 { return false }
         scratch.reserve(n)
         let w = scratch.weights
         let hotBuffer = scratch.hot
@@ -320,41 +307,12 @@ public struct ThresholdInclusion: InclusionModel {
             }
             if let logP { logP[m] = xa < 1e-300 ? Foundation.log(xa) : Foundation.log(-Foundation.expm1(-xa)) }
         }
-        let hot = UnsafeBufferPointer(start: hotBuffer, count: hotCold.hotCount)
-        guard let target else {
-            if coefficient != 0 {
-                hotCold.subtractDecay(scale: coefficient * t / sumPsi, t: t, weights: w, count: n, hot: hot,
-                                      from: gradient.baseAddress!)
-            }
-            return false
-        }
         if coefficient != 0 {
-            return hotCold.subtractDecay(scale: coefficient * t / sumPsi, t: t, weights: w, count: n, hot: hot,
-                                         from: gradient.baseAddress!, narrowingInto: target.row, overwrite: target.overwrite)
+            hotCold.subtractDecay(scale: coefficient * t / sumPsi, t: t, weights: w, count: n,
+                                  hot: UnsafeBufferPointer(start: hotBuffer, count: hotCold.hotCount),
+                                  from: gradient.baseAddress!)
         }
-        return target.narrow(gradient)
-    }
-}
-
-/// A Float row that a finished Double gradient row is rounded into (`y += Float(g)`, or
-/// `y = Float(g) + 0` with `overwrite`: bitwise what adding into a zeroed row gives), the
-/// Double row being cleared, as the estimator's Float-row entry points do. Handing it to
-/// the threshold solve lets the narrowing ride in the decay pass instead of a pass of its
-/// own over N doubles.
-public struct RowNarrowing {
-    public let row: UnsafeMutablePointer<Float>
-    public let overwrite: Bool
-
-    public init(row: UnsafeMutablePointer<Float>, overwrite: Bool) {
-        self.row = row
-        self.overwrite = overwrite
-    }
-
-    /// Narrows and clears `g` into `row` in one vectorized pass; true when a narrowed value
-    /// is NaN or ±∞. O(n).
-    public func narrow(_ g: UnsafeMutableBufferPointer<Double>) -> Bool {
-        guard let base = g.baseAddress, g.count > 0 else { return false }
-        return (overwrite ? capg_narrow_set_clear(base, row, g.count) : capg_narrow_add_clear(base, row, g.count)) != 0
+        return true
     }
 }
 

@@ -41,18 +41,6 @@ void capg_threshold_exp_split(const double *x, double shift, double *w, size_t n
 /// Branch-free, vectorized. O(n).
 void capg_threshold_subtract_cold_decay(const double *w, size_t n, double cut, double t, double c, double *g);
 
-/// `capg_threshold_subtract_cold_decay` fused with the narrowing of the Double row into the
-/// Float row y (`capg_narrow_add_clear`, or `capg_narrow_set_clear` when `overwrite`) for the
-/// cold items: v_j = g_j − c·w_j·e^{−w_j t} is rounded into y_j and g_j cleared. A hot item
-/// keeps g_j − c·w_j·0 in g and its y_j unchanged, for the caller to subtract its exact term
-/// and narrow it. Returns 1 when some narrowed (float)v_j is NaN or ±∞. O(n), one pass.
-int capg_threshold_cold_decay_narrow(const double *w, size_t n, double cut, double t, double c, double *g, float *y,
-                                     int overwrite);
-
-/// The portable variant of `capg_threshold_cold_decay_narrow` (for tests).
-int capg_threshold_cold_decay_narrow_generic(const double *w, size_t n, double cut, double t, double c, double *g,
-                                             float *y, int overwrite);
-
 /// The portable variant of `capg_threshold_split` (for tests: must agree bitwise).
 void capg_threshold_split_generic(const double *w, size_t n, double cut, int32_t *hot,
                                   capg_threshold_split_result *out);

@@ -105,14 +105,11 @@ public struct TwoTowerESR: Sendable {
         // contiguous range of items per thread: the same bits for every thread count (the
         // order per column does not change), and with one thread the plain row-by-row pass
         // (narrower tiles, 256 short strided streams each, measured slower).
-        let threads = max(1, min(GEMM.threads, n / 4096))
-        let tile = (n + threads - 1) / threads
         let gb = g + shape.bOffset
-        WorkerThreads.forEach(threads, threads: threads) { t, _ in
-            let lo = t * tile, hi = min(n, lo + tile)
+        WorkerThreads.forEachPart(of: n, minimumPart: 4096, threads: GEMM.threads) { part in
             for r in 0..<batch {
                 let row = gs + r * n
-                for i in lo..<hi { gb[i] += row[i] }
+                for i in part { gb[i] += row[i] }
             }
         }
         // ∂E += Gᵀ U  (N×d)

@@ -7,13 +7,10 @@ public enum ParallelZeros {
     /// `threads` threads (`WorkerThreads`; parts of at least 2¹⁸ floats). O(count / threads).
     public static func floats(_ count: Int, threads: Int) -> [Float] {
         precondition(count >= 0)
-        let parts = Swift.max(1, Swift.min(threads, count >> 18))
         return [Float](unsafeUninitializedCapacity: count) { b, initialized in
             if let base = b.baseAddress {
-                let per = (count + parts - 1) / parts
-                WorkerThreads.forEach(parts, threads: parts) { p, _ in
-                    let lo = p * per, hi = Swift.min(count, lo + per)
-                    if lo < hi { (base + lo).initialize(repeating: 0, count: hi - lo) }
+                WorkerThreads.forEachPart(of: count, minimumPart: 1 << 18, threads: threads) { part in
+                    (base + part.lowerBound).initialize(repeating: 0, count: part.count)
                 }
             }
             initialized = count

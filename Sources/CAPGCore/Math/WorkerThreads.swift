@@ -25,6 +25,20 @@ public enum WorkerThreads {
         }
     }
 
+    /// Runs `body(part)` for the contiguous parts of `0..<count`: P = min(threads,
+    /// ⌊count / minimumPart⌋) parts (at least one) of ⌈count / P⌉ items (the last one
+    /// shorter), part p on thread p. For a pass that writes each item once, in a fixed order
+    /// within the item, so its result does not depend on the cut; `minimumPart` keeps parts
+    /// large enough to pay for a thread. O(count) / P plus one `forEach`.
+    public static func forEachPart(of count: Int, minimumPart: Int, threads: Int, _ body: (Range<Int>) -> Void) {
+        let parts = max(1, min(threads, count / max(1, minimumPart)))
+        let per = (count + parts - 1) / parts
+        forEach(parts, threads: parts) { p, _ in
+            let lo = p * per, hi = min(count, lo + per)
+            if lo < hi { body(lo..<hi) }
+        }
+    }
+
     /// The body for the threads, whose callers guarantee disjoint writes (hence unchecked).
     private final class Job: @unchecked Sendable {
         let body: (Int, Int) -> Void

@@ -55,31 +55,20 @@ extension RandomStream {
     static func forEachBlockChunk(key: RandomKey, first: Int, count: Int, threads: Int,
                                   _ chunk: (_ offset: Int, _ words: UnsafeMutableBufferPointer<UInt32>, _ blocks: Int) -> Void) {
         precondition(first >= 0 && count >= 0, "normals \(first)..<\(first + count)")
-        let parts = Swift.max(1, Swift.min(threads, count / 65_536))
-        if parts > 1 {
-            let per = (count + parts - 1) / parts
-            WorkerThreads.forEach(parts, threads: parts) { p, _ in
-                let lo = p * per, hi = Swift.min(count, lo + per)
-                if lo < hi {
-                    forEachBlockChunk(key: key, first: first + lo, count: hi - lo, threads: 1) { offset, words, blocks in
-                        chunk(lo + offset, words, blocks)
-                    }
+        WorkerThreads.forEachPart(of: count, minimumPart: 65_536, threads: threads) { part in
+            let size = 256
+            withUnsafeTemporaryAllocation(of: UInt32.self, capacity: 4 * size) { words in
+                var done = part.lowerBound
+                while done < part.upperBound {
+                    let index = first + done
+                    // A chunk stays below the next multiple of 2³² (where the step word changes).
+                    let toBoundary = (1 << 32) - (index & 0xFFFF_FFFF)
+                    let blocks = Swift.min(size, part.upperBound - done, toBoundary)
+                    PhiloxBatch.fill(UnsafeMutableBufferPointer(rebasing: words[0..<(4 * blocks)]),
+                                     key: key.extended(to: index), firstBlock: UInt32(truncatingIfNeeded: index))
+                    chunk(done, words, blocks)
+                    done += blocks
                 }
-            }
-            return
-        }
-        let size = 256
-        withUnsafeTemporaryAllocation(of: UInt32.self, capacity: 4 * size) { words in
-            var done = 0
-            while done < count {
-                let index = first + done
-                // A chunk stays below the next multiple of 2³² (where the step word changes).
-                let toBoundary = (1 << 32) - (index & 0xFFFF_FFFF)
-                let blocks = Swift.min(size, count - done, toBoundary)
-                PhiloxBatch.fill(UnsafeMutableBufferPointer(rebasing: words[0..<(4 * blocks)]), key: key.extended(to: index),
-                                 firstBlock: UInt32(truncatingIfNeeded: index))
-                chunk(done, words, blocks)
-                done += blocks
             }
         }
     }

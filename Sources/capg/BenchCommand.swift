@@ -17,9 +17,9 @@ struct BenchCommand: ParsableCommand {
         analytic footprint, and the machine's ceilings measured in the same process \
         (sgemm GFLOP/s on the step's shapes, Philox words/s, exp/log per second) with the \
         ceiling step time they imply. Then one more line: the paper's small setting (items \
-        1000, dim 10, context-dim 10, k 10, batch 128, capg-threshold, 100 timed steps), \
-        where per-query fixed costs rather than per-item work dominate (--no-paper skips \
-        it). Works under mpirun -np P (B must be divisible by P); \
+        1000, dim 10, context-dim 10, k 10, batch 128, capg-threshold, 100 timed steps) \
+        and its ceiling by the same model, which at N = 1000 is almost all Philox and exp \
+        (--no-paper skips it). Works under mpirun -np P (B must be divisible by P); \
         rank 0 prints. Build with -c release; the machine may be shared, so repeat runs.
         """)
 
@@ -87,6 +87,14 @@ struct BenchCommand: ParsableCommand {
                                  + "(min %.3f, max %.3f), %.0f queries/s", 1e3 * p.medianSeconds,
                                  1e3 * (p.stepSeconds.min() ?? .nan), 1e3 * (p.stepSeconds.max() ?? .nan),
                                  p.queriesPerSecond(batchSize: Self.paper.batchSize)))
+                    if let c = paper?.ceilings {
+                        // The same ceiling model as the reference step's, on the paper's shapes:
+                        // at N = 1000 it is almost all Philox and exp (B·N = 128 000 of each).
+                        print(String(format: "  its ceiling = GEMMs %.3f + B/P·N·(2 words + 1 exp) %.3f + optimizer %.3f = %.3f ms; "
+                                     + "step / ceiling = %.2f", 1e3 * c.gemmSeconds,
+                                     1e3 * (c.stepSeconds - c.gemmSeconds - c.optimizerSeconds), 1e3 * c.optimizerSeconds,
+                                     1e3 * c.stepSeconds, p.medianSeconds / c.stepSeconds))
+                    }
                 }
             }
         }
@@ -144,7 +152,7 @@ struct BenchCommand: ParsableCommand {
     static var paper: StepBenchmark {
         var b = StepBenchmark()
         b.items = 1000; b.dim = 10; b.contextDim = 10; b.k = 10; b.batchSize = 128
-        b.steps = 100; b.warmup = 5; b.measurePhases = false; b.measureCeilings = false
+        b.steps = 100; b.warmup = 5; b.measurePhases = false; b.measureCeilings = true
         b.variants = [StepBenchmark.Variant.named("capg-threshold")!]
         return b
     }
@@ -174,8 +182,10 @@ struct BenchCommand: ParsableCommand {
                                "ceiling_threads": c.threads, "ceiling_step_seconds": c.stepSeconds]
         }
         if let p = paper?.results.first {
-            obj["paper"] = ["items": 1000, "dim": 10, "context_dim": 10, "k": 10, "batch_size": 128, "variant": p.variant.name,
-                            "step_seconds": p.stepSeconds, "median_seconds": p.medianSeconds]
+            var o: [String: Any] = ["items": 1000, "dim": 10, "context_dim": 10, "k": 10, "batch_size": 128,
+                                    "variant": p.variant.name, "step_seconds": p.stepSeconds, "median_seconds": p.medianSeconds]
+            if let c = paper?.ceilings { o["ceiling_step_seconds"] = c.stepSeconds }
+            obj["paper"] = o
         }
         let data = try JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys])
         return String(decoding: data, as: UTF8.self)

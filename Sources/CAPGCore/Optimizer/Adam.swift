@@ -1,10 +1,12 @@
+import CVectorMath
 import Foundation
 
 /// Adam (Kingma & Ba 2015) for ascent:
 ///
 ///   m ← β₁m + (1−β₁)g,  v ← β₂v + (1−β₂)g²,  θ ← θ + η · m̂ / (√v̂ + ε),
 ///
-/// with bias corrections `m̂ = m/(1−β₁ᵗ)`, `v̂ = v/(1−β₂ᵗ)`. O(P) time, 2P floats of state.
+/// with bias corrections `m̂ = m/(1−β₁ᵗ)`, `v̂ = v/(1−β₂ᵗ)`. O(P) time, 2P floats of state;
+/// one vectorized streaming pass, on the rank's threads (`capg_adam_ascend_f32`).
 public struct Adam: Optimizer {
     public var learningRate: Double
     public var beta1: Double = 0.9
@@ -46,15 +48,18 @@ public struct Adam: Optimizer {
         // Fold both bias corrections into one step size: η·√(1−β₂ᵗ)/(1−β₁ᵗ).
         let stepSize = Float(learningRate * (1 - Foundation.pow(beta2, t)).squareRoot() / (1 - Foundation.pow(beta1, t)))
         let eps = Float(epsilon * (1 - Foundation.pow(beta2, t)).squareRoot())
+        // One vectorized pass (`capg_adam_ascend_f32`: the scalar loop's operations in its
+        // order, so bitwise its values), cut into contiguous parts on the rank's threads;
+        // each item is written once, so the cut does not change a bit.
+        let threads = GEMM.threads
         m.withUnsafeMutableBufferPointer { m in
             v.withUnsafeMutableBufferPointer { v in
                 parameters.withUnsafeMutableBufferPointer { p in
                     gradient.withUnsafeBufferPointer { g in
-                        for i in 0..<p.count {
-                            let gi = g[i]
-                            m[i] = b1 * m[i] + (1 - b1) * gi
-                            v[i] = b2 * v[i] + (1 - b2) * gi * gi
-                            p[i] += stepSize * m[i] / (v[i].squareRoot() + eps)
+                        WorkerThreads.forEachPart(of: p.count, minimumPart: 1 << 16, threads: threads) { r in
+                            capg_adam_ascend_f32(p.baseAddress! + r.lowerBound, m.baseAddress! + r.lowerBound,
+                                                 v.baseAddress! + r.lowerBound, g.baseAddress! + r.lowerBound,
+                                                 r.count, b1, b2, stepSize, eps)
                         }
                     }
                 }

@@ -7,14 +7,18 @@ static int detect(void) {
     unsigned a, b, c, d;
     if (!__get_cpuid(1, &a, &b, &c, &d)) return 0;
     int fma = (c >> 12) & 1, osxsave = (c >> 27) & 1, avx = (c >> 28) & 1;
-    if (!(osxsave && avx)) return 0;
+    int ssse3 = (c >> 9) & 1, sse41 = (c >> 19) & 1;
+    unsigned b7 = 0;
+    if (__get_cpuid_count(7, 0, &a, &b, &c, &d)) b7 = b;
+    // The SHA extensions work on XMM registers, which every x86-64 OS saves.
+    int sha = ((b7 >> 29) & 1) && ssse3 && sse41 ? CAPG_CPU_SHA : 0;
+    if (!(osxsave && avx)) return sha;
     // The OS saves XMM and YMM state (XCR0 bits 1 and 2).
     unsigned lo, hi;
     __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
-    if ((lo & 6) != 6) return 0;
-    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return 0;
-    int avx2 = (b >> 5) & 1;
-    return (avx2 ? CAPG_CPU_AVX2 : 0) | (fma ? CAPG_CPU_FMA : 0);
+    if ((lo & 6) != 6) return sha;
+    int avx2 = (b7 >> 5) & 1;
+    return sha | (avx2 ? CAPG_CPU_AVX2 : 0) | (fma ? CAPG_CPU_FMA : 0);
 }
 
 // 0 unknown; otherwise the feature bits | 1 << 30 (so a CPU without any is not "unknown").

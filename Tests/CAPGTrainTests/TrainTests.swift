@@ -130,6 +130,21 @@ final class TrainTests: XCTestCase {
         var chunked = SHA256()
         for b in long { chunked.update([b]) }
         XCTAssertEqual(chunked.finalizeHex(), SHA256.hex(long))
+        // FIPS 180-4's long message (one million 'a'), whole and in pieces that straddle the
+        // 64-byte blocks (the kernel compresses every whole block of a piece in one call).
+        let million = [UInt8](repeating: UInt8(ascii: "a"), count: 1_000_000)
+        let expected = "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0"
+        XCTAssertEqual(SHA256.hex(million), expected)
+        for piece in [1, 7, 63, 64, 65, 1000, 4097] {
+            var s = SHA256()
+            var i = 0
+            while i < million.count {
+                let j = min(million.count, i + piece)
+                s.update(million[i..<j])
+                i = j
+            }
+            XCTAssertEqual(s.finalizeHex(), expected, "pieces of \(piece)")
+        }
     }
 }
 

@@ -1,4 +1,5 @@
 import CAPGCore
+import CVectorMath
 import Foundation
 
 /// The data-parallel training loop. Each step (`trainStep`) runs these phases in order,
@@ -292,9 +293,13 @@ public final class Trainer {
                     WorkerThreads.forEach(batch.queries.count, threads: threads) { i, t in
                         let range = batch.range(i)
                         if rows[t].count != range.count { rows[t] = [Double](repeating: 0, count: range.count) }
+                        // Widened by the vectorized pass the training rows use (its range unused).
                         batch.scores.withUnsafeBufferPointer { s in
                             rows[t].withUnsafeMutableBufferPointer { r in
-                                for j in 0..<range.count { r[j] = Double(s[range.lowerBound + j]) }
+                                var top: Float = 0, bottom: Float = 0
+                                if range.count > 0 {
+                                    capg_widen_minmax(s.baseAddress! + range.lowerBound, r.baseAddress!, range.count, &top, &bottom)
+                                }
                             }
                         }
                         let base = batch.queries[i]

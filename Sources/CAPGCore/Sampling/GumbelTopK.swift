@@ -260,6 +260,14 @@ struct UnsafeTopKHeap {
         ka < kb || (ka == kb && ia > ib)
     }
 
+    /// `below` with every comparison evaluated (no short circuit), so the sifts can select
+    /// instead of branch on it.
+    @inline(__always) @inlinable
+    static func belowSelect(_ ka: Double, _ ia: Int, _ kb: Double, _ ib: Int) -> Bool {
+        let less = ka < kb, equal = ka == kb, later = ia > ib
+        return less != (equal && later) // at most one holds: less and equal exclude each other
+    }
+
     /// The smallest key (the K-th largest once full). Requires count > 0.
     @inlinable var minimumKey: Double { base[0].key }
 
@@ -291,14 +299,14 @@ struct UnsafeTopKHeap {
         var p = 0
         while true {
             let l = 2 * p + 1, r = l + 1
-            var m = p, mk = key, mi = item
-            if l < n {
-                let e = base[l]
-                if Self.below(e.key, e.item, mk, mi) { m = l; mk = e.key; mi = e.item }
-            }
+            if l >= n { break }
+            let el = base[l]
+            let takeL = Self.belowSelect(el.key, el.item, key, item)
+            var m = takeL ? l : p
+            let mk = takeL ? el.key : key, mi = takeL ? el.item : item
             if r < n {
-                let e = base[r]
-                if Self.below(e.key, e.item, mk, mi) { m = r }
+                let er = base[r]
+                m = Self.belowSelect(er.key, er.item, mk, mi) ? r : m
             }
             if m == p { break }
             base[p] = base[m]

@@ -132,6 +132,20 @@ final class TopKHeapTests: XCTestCase {
         }
     }
 
+    /// Empty heaps (capacity 0, or nothing offered) drain to empty lists.
+    func testEmptyHeaps() {
+        var none = TopKHeap(capacity: 0)
+        none.offer(key: 1, item: 0)
+        XCTAssertEqual(none.count, 0)
+        XCTAssertEqual(none.sortedDescending(), [])
+        XCTAssertNil(none.minimumKey)
+        XCTAssertEqual(TopKHeap(capacity: 3).sortedDescending(), [])
+        XCTAssertEqual(GumbelTopK.topK([], k: 3), [])
+        var stream = RandomStream(RandomKey(seed: 1, purpose: .candidateSampling))
+        XCTAssertEqual(GumbelTopK.sample(scores: [], k: 3, stream: &stream), [])
+        XCTAssertEqual(GumbelTopK.sampleWithPerturbedKeys(scores: [1, 2], k: 0, stream: &stream).count, 0)
+    }
+
     /// The piece sizes: whole blocks of 16, at least 32, at most a chunk, and growing with
     /// the items seen (so a scan of N items makes O(log) pieces before they reach a chunk).
     func testPieceSize() {

@@ -332,6 +332,7 @@ struct UnsafeTopKHeap {
     /// The items by decreasing key, as a new array (the heap is left empty).
     @inlinable mutating func drainDescending() -> [Int] {
         let n = count
+        if n == 0 { return [] } // an empty buffer may have no base address
         return [Int](unsafeUninitializedCapacity: n) { out, initialized in
             drainDescending(into: out.baseAddress!)
             initialized = n
@@ -385,6 +386,7 @@ struct TopKHeap {
     /// entries drained into the result array (its only allocation). O(K log K).
     @usableFromInline func sortedDescending() -> [Int] {
         let n = count
+        if n == 0 { return [] } // an empty buffer may have no base address
         return withUnsafeTemporaryAllocation(of: TopKEntry.self, capacity: n) { copy in
             entries.withUnsafeBufferPointer { e in
                 for i in 0..<n { copy[i] = e[i] }

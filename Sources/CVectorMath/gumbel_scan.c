@@ -45,7 +45,9 @@ static inline uint32_t items_generic(const uint32_t *w, const double *s, size_t 
     return m;
 }
 
-static uint32_t block_generic(const uint32_t *w, const double *s, double kappa) {
+// The block test: whether a block of 16 may hold a candidate (its largest high word against
+// the threshold of its largest score).
+static inline int block_passes(const uint32_t *w, const double *s, double kappa) {
     uint32_t wmax = 0;
     for (int j = 0; j < 16; j++) wmax = w[2 * j] > wmax ? w[2 * j] : wmax;
     // The AVX2 variant's order: lane l of the block's four 4-vectors from −∞, the score as
@@ -57,8 +59,11 @@ static uint32_t block_generic(const uint32_t *w, const double *s, double kappa) 
         for (int v = 0; v < 4; v++) a[l] = max_of(s[4 * v + l], a[l]);
     }
     double smax = max_of(max_of(a[0], a[1]), max_of(a[2], a[3]));
-    if (log_bits(wmax) > threshold(kappa, smax)) return 0;
-    return items_generic(w, s, 16, kappa);
+    return !(log_bits(wmax) > threshold(kappa, smax));
+}
+
+static uint32_t block_generic(const uint32_t *w, const double *s, double kappa) {
+    return block_passes(w, s, kappa) ? items_generic(w, s, 16, kappa) : 0;
 }
 
 // The last count mod 16 items, item by item (no block test), shared by both variants.
@@ -162,6 +167,15 @@ AVX2 uint64_t quad_avx2(const uint32_t *w, const double *s, double kappaScalar) 
     return m;
 }
 
+// One block of 16 outside a quad (a piece's last < 4 whole blocks): the generic block test
+// (the same decision), then the per-item test on 8 lanes (`items16_avx2`, bitwise
+// `items_generic`). The scan's pieces of 32–48 items at
+// the start of a query are all such blocks, and nearly all of them pass the block test, so
+// the scalar per-item loop was most of their cost.
+AVX2 uint32_t block_avx2(const uint32_t *w, const double *s, double kappa) {
+    return block_passes(w, s, kappa) ? items16_avx2(w, s, _mm256_set1_pd(kappa)) : 0;
+}
+
 __attribute__((target("avx2")))
 static size_t candidates_avx2(const uint32_t *words, const double *scores, size_t count, double kappa,
                               uint64_t *mask) {
@@ -172,9 +186,9 @@ static size_t candidates_avx2(const uint32_t *words, const double *scores, size_
         mask[j >> 6] = m;
         found += (size_t)__builtin_popcountll(m);
     }
-    // The last < 4 whole blocks as the generic variant does them.
+    // The last < 4 whole blocks one by one (the generic variant's block test).
     for (; j + 16 <= count; j += 16) {
-        uint32_t m = block_generic(words + 2 * j, scores + j, kappa);
+        uint32_t m = block_avx2(words + 2 * j, scores + j, kappa);
         mask[j >> 6] |= (uint64_t)m << (j & 63);
         found += (size_t)__builtin_popcount(m);
     }

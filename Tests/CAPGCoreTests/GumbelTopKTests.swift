@@ -126,6 +126,29 @@ final class GumbelTopKTests: XCTestCase {
         XCTAssertGreaterThan(kept, 1000)
     }
 
+    /// Pieces as the scan cuts them (1–3 whole blocks outside a quad, with and without a
+    /// tail; a quad and then such blocks) at a low κ, where nearly every block passes the
+    /// block test and takes the per-item test: the variants agree and clear only table
+    /// rejections.
+    func testCandidateKernelOnPieceSizedChunks() {
+        var g = SplitMix64(seed: 0x9A1E)
+        var kept = 0
+        for count in [16, 17, 31, 32, 33, 42, 48, 54, 63, 64, 70, 80, 96, 112, 127, 144, 176, 186, 208, 240] {
+            for trial in 0..<20 {
+                let scores = randomScores(count, seed: 60_000 + 20 * count + trial, scale: 1)
+                let words = (0..<(2 * count)).map { _ in UInt32(truncatingIfNeeded: g.next()) }
+                let kappa = Double(trial % 5) - 1.5
+                let mask = candidates(words, scores, kappa: kappa)
+                for j in 0..<count {
+                    if mask[j / 64] >> (j % 64) & 1 == 1 { kept += 1; continue }
+                    XCTAssert(tableRejects(u: uniform(hi: words[2 * j], lo: words[2 * j + 1]), score: scores[j], kappa: kappa),
+                              "count \(count) trial \(trial) item \(j)")
+                }
+            }
+        }
+        XCTAssertGreaterThan(kept, 1000)
+    }
+
     /// Blocks of realistic chunks (normal scores, uniform words): the variants agree, and the
     /// mask at a settled κ keeps every item the table test keeps.
     func testCandidateKernelOnRandomChunks() {

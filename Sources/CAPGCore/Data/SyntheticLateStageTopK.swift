@@ -117,16 +117,16 @@ extension SyntheticEnvironment {
                                             let noiseKey = q.lateStageNoiseKey
                                             /// Scores item a exactly and offers it; the cut follows the heap.
                                             func offer(_ a: Int) {
-                                                let before = heaps[r].keys.first
+                                                let before = heaps[r].minimumKey
                                                 heaps[r].offer(key: q.lateStageScore(of: a), item: a)
-                                                if heaps[r].keys.count == kk && heaps[r].keys.first != before {
-                                                    cuts[r] = Self.cut(threshold: heaps[r].keys[0], alpha: alpha, noise: noise)
+                                                if heaps[r].count == kk && heaps[r].minimumKey != before {
+                                                    cuts[r] = Self.cut(threshold: heaps[r].minimumKey!, alpha: alpha, noise: noise)
                                                 }
                                             }
                                             // Until the heap is full there is no threshold: every item is offered
                                             // (and always for α = 0, which leaves no bound).
                                             var i = 0
-                                            while i < tc && (heaps[r].keys.count < kk || alpha == 0) {
+                                            while i < tc && (heaps[r].count < kk || alpha == 0) {
                                                 offer(tile + i)
                                                 i += 1
                                             }
@@ -157,7 +157,7 @@ extension SyntheticEnvironment {
                                                 // Second test: this item's own noise bound (`normalMagnitudeBound`,
                                                 // one Philox block) instead of the worst case ε_max in the cut.
                                                 if sigma != 0 {
-                                                    let threshold = heaps[r].keys[0]
+                                                    let threshold = heaps[r].minimumKey!
                                                     let reach = alpha / (1 + Foundation.exp(-zBound))
                                                         + sigma * RandomStream.normalMagnitudeBound(key: noiseKey, index: a)
                                                     if reach + 1e-9 * (1 + Swift.abs(threshold)) < threshold { continue }

@@ -22,6 +22,14 @@ public struct LateStageRanker: Sendable, Hashable, Codable {
             p[argmax(candidates: candidates, query: query)] = 1
             return p
         }
+        p.withUnsafeMutableBufferPointer { softmax(candidates: candidates, query: query, into: $0) }
+        return p
+    }
+
+    /// `p[i] = π₂(candidates[i])` for τ₂ > 0: `exp(ℓ/τ₂ − max)` normalized by its sum, in
+    /// candidate order (the one arithmetic `probabilities` and `choose` share). O(|S|).
+    @inline(__always)
+    func softmax<Q: RankingQuery>(candidates: [Int], query: Q, into p: UnsafeMutableBufferPointer<Double>) {
         var m = -Double.infinity
         for (i, c) in candidates.enumerated() {
             p[i] = query.lateStageScore(of: c) / temperature
@@ -30,7 +38,6 @@ public struct LateStageRanker: Sendable, Hashable, Codable {
         var z = 0.0
         for i in p.indices { p[i] = Foundation.exp(p[i] - m); z += p[i] }
         for i in p.indices { p[i] /= z }
-        return p
     }
 
     /// Position in `candidates` of the candidate with the highest LSR score.
@@ -44,17 +51,22 @@ public struct LateStageRanker: Sendable, Hashable, Codable {
         return best
     }
 
-    /// Samples a position in `candidates` from π₂ with one uniform draw of `stream`.
+    /// Samples a position in `candidates` from π₂ with one uniform draw of `stream` (none
+    /// for the argmax, τ₂ = 0). The probabilities live in a stack buffer for the call (they
+    /// were an array per rollout). O(|S|).
     public func choose<Q: RankingQuery>(candidates: [Int], query: Q, stream: inout RandomStream) -> Int {
         if temperature == 0 { return argmax(candidates: candidates, query: query) }
-        let p = probabilities(candidates: candidates, query: query)
-        let u = stream.uniform()
-        var acc = 0.0
-        for i in p.indices {
-            acc += p[i]
-            if u < acc { return i }
+        let n = candidates.count
+        return withUnsafeTemporaryAllocation(of: Double.self, capacity: n) { p in
+            softmax(candidates: candidates, query: query, into: p)
+            let u = stream.uniform()
+            var acc = 0.0
+            for i in 0..<n {
+                acc += p[i]
+                if u < acc { return i }
+            }
+            return n - 1
         }
-        return p.count - 1
     }
 
     /// `R(S) = Σ_{a∈S} π₂(a|S) q(a)`: the expected reward of a candidate set.

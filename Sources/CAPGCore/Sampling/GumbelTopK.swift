@@ -39,14 +39,14 @@ public enum GumbelTopK {
     /// When the stream sits at a block boundary (a fresh stream), the uniforms come from
     /// `PhiloxBatch` 256 items at a time (the same words, so the same output), and the C
     /// kernel `capg_gumbel_candidates` (`Sources/CVectorMath/gumbel_scan.c`) marks the
-    /// chunk's candidates at the κ on entry: it clears an item only when
-    /// `1 − u ≥ e^{−(min(δ, 30) − 3/16)}` holds from the high word alone (a log₂ lower bound
-    /// from the float bits of `~w_hi >> 5`), which implies the table test rejects it; a block
-    /// of 16 is first tested at its largest score and largest high word, so most blocks
-    /// cost a few vector operations and no per-item work. κ only grows within the chunk, so
-    /// the marks stay valid; the candidates then take the per-item table test at the current
-    /// κ. Otherwise the words come from the stream one by one. Either way the stream ends
-    /// advanced by 2N words.
+    /// candidates of a piece of the chunk (`pieceSize`) at the κ on entry: it clears an item
+    /// only when `1 − u ≥ e^{−(min(δ, 30) − 3/16)}` holds from the high word alone (a log₂
+    /// lower bound from the float bits of `~w_hi >> 5`), which implies the table test
+    /// rejects it; a block of 16 is first tested at its largest score and largest high word,
+    /// so most blocks cost a few vector operations and no per-item work. κ only grows within
+    /// the piece, so the marks stay valid; the candidates then take the per-item table test
+    /// at the current κ. Otherwise the words come from the stream one by one. Either way the
+    /// stream ends advanced by 2N words.
     ///
     /// Measured at N = 10⁵, K = 100 (`capg bench`, capg-threshold, AVX2 EPYC): ≈ 9.5 % of
     /// the run in the scan before the kernel (a scalar Swift block-max loop; ≈ 10 % of the
@@ -55,8 +55,10 @@ public enum GumbelTopK {
     public static func sampleWithKey(scores s: [Double], k: Int, stream: inout RandomStream)
         -> (items: [Int], kthKey: Double)
     {
-        guard let heap = select(scores: s, k: k, stream: &stream) else { return ([], -.infinity) }
-        return (heap.sortedDescending(), heap.keys[0])
+        select(scores: s, k: k, stream: &stream) { heap in
+            let kth = heap.minimumKey
+            return (heap.drainDescending(), kth)
+        } ?? ([], -.infinity)
     }
 
     /// `sampleWithKey` returning every selected item with its perturbed score
@@ -67,18 +69,30 @@ public enum GumbelTopK {
     public static func sampleWithPerturbedKeys(scores s: [Double], k: Int, stream: inout RandomStream)
         -> [(item: Int, key: Double)]
     {
-        guard let heap = select(scores: s, k: k, stream: &stream) else { return [] }
-        return heap.sortedEntriesDescending()
+        select(scores: s, k: k, stream: &stream) { heap in heap.sortedEntries() } ?? []
     }
 
-    /// The selection shared by `sampleWithKey` and `sampleWithPerturbedKeys`: the heap of
-    /// the `min(k, N)` best perturbed scores, or nil (stream untouched) when that is 0.
-    static func select(scores s: [Double], k: Int, stream: inout RandomStream) -> TopKHeap? {
+    /// The selection shared by `sampleWithKey` and `sampleWithPerturbedKeys`: `body` of the
+    /// heap of the `min(k, N)` best perturbed scores, or nil (stream untouched) when that is
+    /// 0. The heap lives in a stack buffer for the call (`body` may drain it), so a rollout
+    /// allocates only what `body` returns.
+    static func select<R>(scores s: [Double], k: Int, stream: inout RandomStream,
+                          _ body: (inout UnsafeTopKHeap) -> R) -> R? {
         let n = s.count
         let kk = Swift.min(k, n)
         precondition(kk >= 0)
         if kk == 0 { return nil }
-        var heap = TopKHeap(capacity: kk)
+        return withUnsafeTemporaryAllocation(of: TopKEntry.self, capacity: kk) { slots in
+            var heap = UnsafeTopKHeap(base: slots.baseAddress!, capacity: kk)
+            scan(scores: s, heap: &heap, stream: &stream)
+            return body(&heap)
+        }
+    }
+
+    /// The scan of `select` into an empty `heap` of capacity `min(k, N)` ≥ 1.
+    private static func scan(scores s: [Double], heap: inout UnsafeTopKHeap, stream: inout RandomStream) {
+        let n = s.count
+        let kk = heap.capacity
         if stream.wordPosition % 4 != 0 {
             for i in 0..<kk {
                 heap.offer(key: s[i] + stream.gumbel(), item: i)
@@ -88,7 +102,7 @@ public enum GumbelTopK {
                 s.withUnsafeBufferPointer { sb in
                     for i in kk..<n {
                         let u = stream.uniform()
-                        let delta = heap.keys[0] - sb[i]
+                        let delta = heap.minimumKey - sb[i]
                         if delta > 0 {
                             let m = delta * inverseStep
                             let bound = m >= Double(gridSize) ? table[gridSize] : table[Int(m)]
@@ -98,7 +112,7 @@ public enum GumbelTopK {
                     }
                 }
             }
-            return heap
+            return
         }
         let firstBlock = UInt32(truncatingIfNeeded: stream.wordPosition / 4)
         let key = stream.key
@@ -128,19 +142,22 @@ public enum GumbelTopK {
                                 heap.offer(key: sb[start + j] + -Foundation.log(-Foundation.log(u)), item: start + j)
                                 j += 1
                             }
-                            if start + j >= kk { kappa = heap.keys[0] }
+                            if start + j >= kk { kappa = heap.minimumKey }
                             // The kernel clears only items the table test below would reject
                             // at the κ of the call, so visiting the candidates alone changes no
                             // decision while κ stays at or above it. κ only grows while the heap
                             // order holds; NaN scores can break it, and if κ falls the rest of the
                             // chunk is marked again at the new κ. (A NaN κ needs no new marks:
-                            // nothing enters a full heap whose minimum key is NaN.)
+                            // nothing enters a full heap whose minimum key is NaN.) The kernel
+                            // runs on pieces of `pieceSize` items, so κ is refreshed while it
+                            // still rises fast (see there).
                             scan: while j < count {
                                 let first = j, callKappa = kappa
-                                j = count
+                                let piece = Swift.min(count - first, Self.pieceSize(seen: start + first, chunk: chunk))
+                                j = first + piece
                                 _ = capg_gumbel_candidates(words.baseAddress! + 2 * first, sb.baseAddress! + start + first,
-                                                           count - first, kappa, mask.baseAddress!)
-                                for w in 0..<((count - first + 63) / 64) {
+                                                           piece, kappa, mask.baseAddress!)
+                                for w in 0..<((piece + 63) / 64) {
                                     var bits = mask[w]
                                     while bits != 0 {
                                         let jj = first + 64 * w + bits.trailingZeroBitCount
@@ -154,7 +171,7 @@ public enum GumbelTopK {
                                             if u <= bound { continue }
                                         }
                                         heap.offer(key: sb[i] - Foundation.log(-Foundation.log(u)), item: i)
-                                        kappa = heap.keys[0]
+                                        kappa = heap.minimumKey
                                         if kappa < callKappa {
                                             j = jj + 1
                                             continue scan
@@ -169,7 +186,27 @@ public enum GumbelTopK {
             }
         }
         stream.advance(words: 2 * n)
-        return heap
+    }
+
+    /// How many items, from the `seen`-th on, the candidate kernel marks at one κ (the rest
+    /// of the chunk when fewer remain): `seen` rounded up to a multiple of 16 (whole blocks
+    /// for the kernel's block test), clamped to [32, chunk].
+    ///
+    /// Why: after `m` items, κ is the K-th best of `m` keys, and of the next `p` items
+    /// ≈ K·p/m can still enter (times the slack of the kernel's and the table's bounds); a
+    /// piece marked at a stale κ sends every marked item to the per-item table test in
+    /// Swift. With one piece per 256-item chunk, the first chunk was marked at the low κ the
+    /// heap had when it filled (the minimum of K fresh keys), while κ rises within a few dozen
+    /// items. Pieces as long as the items seen so far keep the marks per piece at O(K) and
+    /// cost O(log(256/K)) extra kernel calls per query, all in the first chunk (negligible at
+    /// N = 10⁵, ≈ 400 chunks). At N = 1000, K = 10 with normal scores, per query: ≈ 260
+    /// marked items with one piece per chunk, ≈ 90 with these pieces (7 kernel calls), for
+    /// ≈ 50 exact draws and ≈ 45 heap entries; pieces of a quarter of the items seen mark
+    /// ≈ 72 with 16 calls. In the paper-setting bench the scan's own share of the perf
+    /// cpu-clock samples fell from 10.4 % to 7.6 %.
+    @inline(__always) @usableFromInline
+    static func pieceSize(seen: Int, chunk: Int) -> Int {
+        Swift.min(chunk, Swift.max(32, (seen + 15) & ~15))
     }
 
     /// The plain algorithm (a Gumbel draw for every item); the reference `sample` must match.
@@ -191,86 +228,172 @@ public enum GumbelTopK {
     }
 }
 
-/// A fixed-capacity binary min-heap of `(key, item)` keeping the `capacity` largest keys.
-/// Ties are broken toward the smaller item index, so selection is deterministic.
+/// One slot of a `TopKHeap`: a key and its item, side by side so a sift moves one 16-byte pair.
 @usableFromInline
-struct TopKHeap {
-    @usableFromInline var keys: [Double]
-    @usableFromInline var items: [Int]
-    @usableFromInline let capacity: Int
+struct TopKEntry {
+    @usableFromInline var key: Double
+    @usableFromInline var item: Int
 
-    @usableFromInline init(capacity: Int) {
-        self.capacity = capacity
-        keys = []; items = []
-        keys.reserveCapacity(capacity); items.reserveCapacity(capacity)
+    @inlinable init(key: Double, item: Int) { self.key = key; self.item = item }
+}
+
+/// The binary min-heap of `TopKHeap` on memory it does not own (a stack buffer in
+/// `GumbelTopK.select`, the array of a `TopKHeap`): `base[0 ..< count]` in heap order under
+/// `below`, at most `capacity` entries. The sifts move a hole instead of swapping, and make
+/// exactly the comparisons of a swapping sift (each against the entry being placed), so the
+/// layout — and with it every later result — is the swapping heap's bitwise, NaN keys
+/// included (`below` is not a strict order for them). No bounds checks: the caller owns
+/// `capacity` slots at `base`.
+@usableFromInline
+struct UnsafeTopKHeap {
+    @usableFromInline let base: UnsafeMutablePointer<TopKEntry>
+    @usableFromInline let capacity: Int
+    @usableFromInline var count: Int
+
+    @inlinable init(base: UnsafeMutablePointer<TopKEntry>, capacity: Int, count: Int = 0) {
+        self.base = base; self.capacity = capacity; self.count = count
     }
 
-    /// `a` ranks below `b` (is the better candidate for eviction).
-    @inline(__always) @usableFromInline
-    func below(_ ka: Double, _ ia: Int, _ kb: Double, _ ib: Int) -> Bool {
+    /// `a` ranks below `b` (is the better candidate for eviction): smaller key, then the
+    /// larger item.
+    @inline(__always) @inlinable
+    static func below(_ ka: Double, _ ia: Int, _ kb: Double, _ ib: Int) -> Bool {
         ka < kb || (ka == kb && ia > ib)
     }
 
+    /// `below` with every comparison evaluated (no short circuit), so the sifts can select
+    /// instead of branch on it.
+    @inline(__always) @inlinable
+    static func belowSelect(_ ka: Double, _ ia: Int, _ kb: Double, _ ib: Int) -> Bool {
+        let less = ka < kb, equal = ka == kb, later = ia > ib
+        return less != (equal && later) // at most one holds: less and equal exclude each other
+    }
+
+    /// The smallest key (the K-th largest once full). Requires count > 0.
+    @inlinable var minimumKey: Double { base[0].key }
+
+    /// Keeps `(key, item)` if the heap is not full or it ranks above the minimum, which it
+    /// then evicts. O(log capacity).
     @inlinable mutating func offer(key: Double, item: Int) {
-        if keys.count < capacity {
-            keys.append(key); items.append(item)
-            var c = keys.count - 1
+        if count < capacity {
+            // Sift up from the new last slot.
+            var c = count
+            count += 1
             while c > 0 {
                 let p = (c - 1) / 2
-                if below(keys[c], items[c], keys[p], items[p]) {
-                    keys.swapAt(c, p); items.swapAt(c, p); c = p
-                } else { break }
+                let parent = base[p]
+                if !Self.below(key, item, parent.key, parent.item) { break }
+                base[c] = parent
+                c = p
             }
+            base[c] = TopKEntry(key: key, item: item)
             return
         }
-        if !below(keys[0], items[0], key, item) { return }
-        keys[0] = key; items[0] = item
+        let root = base[0]
+        if !Self.below(root.key, root.item, key, item) { return }
+        siftDown(key: key, item: item, size: count)
+    }
+
+    /// Places `(key, item)` at the root of `base[0 ..< size]` (whose old root is gone) and
+    /// sifts it down.
+    @inlinable func siftDown(key: Double, item: Int, size n: Int) {
         var p = 0
-        let n = keys.count
         while true {
             let l = 2 * p + 1, r = l + 1
-            var m = p
-            if l < n && below(keys[l], items[l], keys[m], items[m]) { m = l }
-            if r < n && below(keys[r], items[r], keys[m], items[m]) { m = r }
+            if l >= n { break }
+            let el = base[l]
+            let takeL = Self.belowSelect(el.key, el.item, key, item)
+            var m = takeL ? l : p
+            let mk = takeL ? el.key : key, mi = takeL ? el.item : item
+            if r < n {
+                let er = base[r]
+                m = Self.belowSelect(er.key, er.item, mk, mi) ? r : m
+            }
             if m == p { break }
-            keys.swapAt(p, m); items.swapAt(p, m); p = m
+            base[p] = base[m]
+            p = m
+        }
+        base[p] = TopKEntry(key: key, item: item)
+    }
+
+    /// Empties the heap into `out[0 ..< count]` by decreasing key (ties toward the smaller
+    /// index): the minimum popped into the last free slot, K times. `below` is a strict
+    /// total order on non-NaN keys, so this is exactly the sorted order. O(K log K).
+    @inlinable mutating func drainDescending(into out: UnsafeMutablePointer<Int>) {
+        while count > 0 {
+            out[count - 1] = base[0].item
+            count -= 1
+            if count > 0 {
+                let last = base[count]
+                siftDown(key: last.key, item: last.item, size: count)
+            }
         }
     }
 
-    /// The items by decreasing key (ties toward the smaller index): the heap's minimum popped
-    /// into the last free slot, on a stack copy, so the result array is the only allocation
-    /// (a sort of the indices and a map cost two more per rollout). `below` is a strict total
-    /// order, so this is exactly the sorted order. O(K log K).
-    @usableFromInline func sortedDescending() -> [Int] {
-        let n = keys.count
+    /// The items by decreasing key, as a new array (the heap is left empty).
+    @inlinable mutating func drainDescending() -> [Int] {
+        let n = count
+        if n == 0 { return [] } // an empty buffer may have no base address
         return [Int](unsafeUninitializedCapacity: n) { out, initialized in
-            withUnsafeTemporaryAllocation(of: Double.self, capacity: n) { k in
-                withUnsafeTemporaryAllocation(of: Int.self, capacity: n) { it in
-                    for i in 0..<n { k[i] = keys[i]; it[i] = items[i] }
-                    var size = n
-                    while size > 0 {
-                        out[size - 1] = it[0]
-                        size -= 1
-                        k[0] = k[size]; it[0] = it[size]
-                        var p = 0
-                        while true {
-                            let l = 2 * p + 1, r = l + 1
-                            var m = p
-                            if l < size && below(k[l], it[l], k[m], it[m]) { m = l }
-                            if r < size && below(k[r], it[r], k[m], it[m]) { m = r }
-                            if m == p { break }
-                            k.swapAt(p, m); it.swapAt(p, m); p = m
-                        }
-                    }
-                }
-            }
+            drainDescending(into: out.baseAddress!)
             initialized = n
         }
     }
 
-    /// `(item, key)` pairs in the order of `sortedDescending`.
-    func sortedEntriesDescending() -> [(item: Int, key: Double)] {
-        let order = keys.indices.sorted { below(keys[$1], items[$1], keys[$0], items[$0]) }
-        return order.map { (items[$0], keys[$0]) }
+    /// `(item, key)` pairs in decreasing order (ties toward the smaller index) by a sort of
+    /// the entries in their heap layout (which, unlike `drainDescending`, leaves NaN keys
+    /// where the sort puts them; kept so the item-sharded merge sees what it always saw).
+    func sortedEntries() -> [(item: Int, key: Double)] {
+        Array(UnsafeBufferPointer(start: base, count: count))
+            .sorted { Self.below($1.key, $1.item, $0.key, $0.item) }
+            .map { ($0.item, $0.key) }
+    }
+}
+
+/// A fixed-capacity binary min-heap of `(key, item)` keeping the `capacity` largest keys.
+/// Ties are broken toward the smaller item index, so selection is deterministic. Owns its
+/// slots (one array of `capacity` entries, the first `count` in use) and runs
+/// `UnsafeTopKHeap` on them.
+@usableFromInline
+struct TopKHeap {
+    @usableFromInline var entries: [TopKEntry]
+    @usableFromInline let capacity: Int
+    @usableFromInline var count: Int = 0
+
+    @usableFromInline init(capacity: Int) {
+        self.capacity = capacity
+        entries = [TopKEntry](repeating: TopKEntry(key: 0, item: 0), count: capacity)
+    }
+
+    /// The smallest kept key (the K-th largest once full); nil when empty.
+    @inlinable var minimumKey: Double? { count > 0 ? entries[0].key : nil }
+
+    @inlinable mutating func offer(key: Double, item: Int) {
+        // A full heap rejects most offers of a scan: decided without touching the buffer.
+        if count == capacity {
+            guard count > 0 else { return }
+            let root = entries[0]
+            if !UnsafeTopKHeap.below(root.key, root.item, key, item) { return }
+        }
+        let n = count, cap = capacity
+        count = entries.withUnsafeMutableBufferPointer { b in
+            var heap = UnsafeTopKHeap(base: b.baseAddress!, capacity: cap, count: n)
+            heap.offer(key: key, item: item)
+            return heap.count
+        }
+    }
+
+    /// The items by decreasing key (ties toward the smaller index), from a stack copy of the
+    /// entries drained into the result array (its only allocation). O(K log K).
+    @usableFromInline func sortedDescending() -> [Int] {
+        let n = count
+        if n == 0 { return [] } // an empty buffer may have no base address
+        return withUnsafeTemporaryAllocation(of: TopKEntry.self, capacity: n) { copy in
+            entries.withUnsafeBufferPointer { e in
+                for i in 0..<n { copy[i] = e[i] }
+            }
+            var heap = UnsafeTopKHeap(base: copy.baseAddress!, capacity: n, count: n)
+            return heap.drainDescending()
+        }
     }
 }

@@ -29,8 +29,8 @@
 /// CPUID): four blocks at a time, their extrema by lane-wise max and one shared 4×4
 /// transpose-reduction, their four thresholds in one vector; the per-item test of a passing
 /// block on 8 lanes (the high words by two shuffles, int32 compare of the float bits
-/// against thresholds from 4-lane doubles); the last < 4 whole blocks as the generic
-/// variant. Generic variant: the same operations in scalar code, the block maximum of the
+/// against thresholds from 4-lane doubles); the last < 4 whole blocks one at a time, with
+/// the generic block test and the 8-lane per-item test. Generic variant: the same operations in scalar code, the block maximum of the
 /// scores in the same order (per lane l from −∞ over l, l + 4, l + 8, l + 12 with NaN scores
 /// skipped, then lanes (0, 1), (2, 3), then the two), no fused multiply-adds: both variants
 /// write bitwise the same mask. Cost

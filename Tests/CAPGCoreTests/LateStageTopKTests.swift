@@ -104,6 +104,44 @@ final class LateStageTopKTests: XCTestCase {
         XCTAssertEqual(RandomStream.normalMagnitudeBound(leadingZeros: 40), SyntheticEnvironment.noiseBound, accuracy: 1e-12)
     }
 
+    /// The synthetic LSR's pruned argmax (candidates bounded below the best skip their
+    /// normal) is the full loop's position for aligned, misaligned, blind, noiseless, very
+    /// noisy and negative-σ LSRs, on candidate lists with repeats (ties: the first wins),
+    /// stored and regenerated items, and it does rule candidates out.
+    func testPrunedArgmaxEqualsFullLoop() {
+        struct Full: RankingQuery {  // the protocol's default argmax over the same scores
+            let base: SyntheticQuery
+            var itemCount: Int { base.itemCount }
+            func lateStageScore(of item: Int) -> Double { base.lateStageScore(of: item) }
+            func expectedReward(of item: Int) -> Double { base.expectedReward(of: item) }
+        }
+        var g = SplitMix64(seed: 31)
+        var skippable = 0
+        for (alignment, noise) in [(1.0, 0.05), (1, 0), (-1, 0.05), (0, 0.05), (1, 2), (1, -0.05), (0.5, 1e-9), (1, 0.3)] {
+            for shard in [false, true] {
+                var c = SyntheticConfig()
+                c.items = 400; c.contextDim = 5; c.lsrAlignment = alignment; c.lsrNoise = noise; c.seed = 3
+                let env = SyntheticEnvironment(config: c, storedItems: shard ? 100..<300 : nil)
+                for id in 0..<60 {
+                    let q = env.query(id: id, evaluation: id % 2 == 0)
+                    let count = 1 + Int(g.next() % 40)
+                    var candidates = (0..<count).map { _ in Int(g.next() % 400) }
+                    if count > 3 { candidates[count - 1] = candidates[count / 2] }           // a repeat
+                    let label = "α=\(alignment) σ=\(noise) shard \(shard) query \(id)"
+                    let expected = Full(base: q).lateStageArgmax(of: candidates)
+                    XCTAssertEqual(q.lateStageArgmax(of: candidates), expected, label)
+                    XCTAssertEqual(LateStageRanker(temperature: 0).argmax(candidates: candidates, query: q), expected, label)
+                    let best = q.lateStageScore(of: candidates[expected])
+                    for a in candidates where noise != 0 {
+                        let b = RandomStream.normalMagnitudeBound(key: q.lateStageNoiseKey, index: a)
+                        if alignment * q.expectedReward(of: a) + Swift.abs(noise) * b < best { skippable += 1 }
+                    }
+                }
+            }
+        }
+        XCTAssertGreaterThan(skippable, 1000)
+    }
+
     /// An item shard's environment does not hold every item: the batched path declines.
     func testShardEnvironmentFallsBack() {
         var c = SyntheticConfig()

@@ -14,8 +14,23 @@ public protocol RankingQuery {
     /// (a rollout's candidates): an environment whose per-item data lives in a large table
     /// may start loading those rows. Changes no result; the default does nothing.
     func prefetch(items: [Int])
+    /// The LSR's argmax over a candidate list: the position of the first candidate with the
+    /// largest `lateStageScore` (0 when none exceeds −∞). An environment may skip scoring
+    /// candidates it can bound below the best so far, but must return exactly this
+    /// position; the default scores every candidate. O(|S|) scores.
+    func lateStageArgmax(of candidates: [Int]) -> Int
 }
 
 extension RankingQuery {
     public func prefetch(items: [Int]) {}
+
+    public func lateStageArgmax(of candidates: [Int]) -> Int {
+        var best = 0
+        var bestScore = -Double.infinity
+        for (i, c) in candidates.enumerated() {
+            let v = lateStageScore(of: c)
+            if v > bestScore { bestScore = v; best = i }
+        }
+        return best
+    }
 }

@@ -40,15 +40,10 @@ public struct LateStageRanker: Sendable, Hashable, Codable {
         for i in p.indices { p[i] /= z }
     }
 
-    /// Position in `candidates` of the candidate with the highest LSR score.
+    /// Position in `candidates` of the candidate with the highest LSR score (the first of
+    /// equals): `RankingQuery.lateStageArgmax`.
     public func argmax<Q: RankingQuery>(candidates: [Int], query: Q) -> Int {
-        var best = 0
-        var bestScore = -Double.infinity
-        for (i, c) in candidates.enumerated() {
-            let v = query.lateStageScore(of: c)
-            if v > bestScore { bestScore = v; best = i }
-        }
-        return best
+        query.lateStageArgmax(of: candidates)
     }
 
     /// Samples a position in `candidates` from π₂ with one uniform draw of `stream` (none

@@ -182,8 +182,7 @@ public struct SyntheticQuery: RankingQuery, Sendable {
         for (i, c) in candidates.enumerated() {
             let q = alpha * expectedReward(of: c)
             // `RandomStream.normal(key:index:)`'s block, read here once.
-            let k = noiseKey.extended(to: c)
-            let w = Philox4x32.block(counter: k.counter(block: UInt32(truncatingIfNeeded: c)), key: k.philoxKey)
+            let w = RandomStream.normalBlock(key: noiseKey, index: c)
             let bound = RandomStream.normalMagnitudeBound(leadingZeros: w[0].leadingZeroBitCount)
             if q + spread * bound < bestScore { continue }
             let v = q + sigma * RandomStream.boxMuller(w[0], w[1], w[2], w[3])

@@ -12,9 +12,7 @@ extension RandomStream {
     /// a count of leading zeros and a sqrt (no log, no cos).
     @inlinable
     public static func normalMagnitudeBound(key: RandomKey, index: Int) -> Double {
-        let k = key.extended(to: index)
-        let w = Philox4x32.block(counter: k.counter(block: UInt32(truncatingIfNeeded: index)), key: k.philoxKey)
-        return normalMagnitudeBound(leadingZeros: w[0].leadingZeroBitCount)
+        normalMagnitudeBound(leadingZeros: normalBlock(key: key, index: index)[0].leadingZeroBitCount)
     }
 
     /// The bound for a first word with `leadingZeros` leading zero bits (see the extension).

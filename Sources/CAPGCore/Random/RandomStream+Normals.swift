@@ -13,9 +13,17 @@ extension RandomStream {
     /// The `index`-th standard normal of a key. O(1): one Philox block, a log and a cos.
     @inlinable
     public static func normal(key: RandomKey, index: Int) -> Double {
-        let k = key.extended(to: index)
-        let w = Philox4x32.block(counter: k.counter(block: UInt32(truncatingIfNeeded: index)), key: k.philoxKey)
+        let w = normalBlock(key: key, index: index)
         return boxMuller(w[0], w[1], w[2], w[3])
+    }
+
+    /// The Philox block that normal number `index` of a key is made from (`boxMuller` of its
+    /// four words), for callers that bound the normal from the block before paying for its
+    /// log and cos (`normalMagnitudeBound`). O(1).
+    @inlinable
+    static func normalBlock(key: RandomKey, index: Int) -> SIMD4<UInt32> {
+        let k = key.extended(to: index)
+        return Philox4x32.block(counter: k.counter(block: UInt32(truncatingIfNeeded: index)), key: k.philoxKey)
     }
 
     /// Box–Muller on one block's words: `u₁, u₂ = (m + ½)·2⁻⁵³` from words (0, 1) and (2, 3),

@@ -192,24 +192,32 @@ final class GumbelTopKTests: XCTestCase {
                     let pre = [0, 1, 2, 3, 4, 8, 6][trial % 7]
                     var a = RandomStream(RandomKey(seed: 11, purpose: .candidateSampling, query: trial))
                     for _ in 0..<pre { _ = a.nextWord() }
-                    var b = a, c = a
-                    let (items, kth) = GumbelTopK.sampleWithKey(scores: s, k: k, stream: &a)
-                    let ref = GumbelTopK.sampleReference(scores: s, k: k, stream: &b)
-                    XCTAssertEqual(items, ref, "n \(n) k \(k) shape \(shape) pre \(pre)")
-                    XCTAssertEqual(a.wordPosition, b.wordPosition, "stream advance n \(n) k \(k)")
-                    // With NaN keys in the heap the two output orders differ (a heap pop vs
-                    // a sort under a predicate NaN breaks), before and after the kernel alike.
-                    if shape == 6 { continue }
-                    var d = c
-                    let keyed = GumbelTopK.sampleWithPerturbedKeys(scores: s, k: k, stream: &c)
-                    XCTAssertEqual(keyed.map(\.item), ref, "keyed n \(n) k \(k) shape \(shape)")
-                    let g = (0..<n).map { _ in d.gumbel() }
-                    for (item, key) in keyed where key.bitPattern != (s[item] + g[item]).bitPattern {
-                        XCTFail("key of item \(item): \(key) vs \(s[item] + g[item]) (n \(n) k \(k) shape \(shape))"); break
-                    }
-                    XCTAssertEqual(kth.bitPattern, keyed.last?.key.bitPattern ?? (-Double.infinity).bitPattern)
+                    assertSelectMatchesReference(scores: s, k: k, stream: a, keyed: shape != 6,
+                                                 "n \(n) k \(k) shape \(shape) pre \(pre)")
                 }
             }
         }
     }
+}
+
+/// `sampleWithKey` (and, with `keyed`, `sampleWithPerturbedKeys`) from copies of `stream`
+/// against `sampleReference`: the same items in the same order and the same stream advance;
+/// with `keyed`, every key bitwise `s_i + g_i` of the stream's i-th Gumbel draw and `v_K` the
+/// last key. (With NaN keys in the heap the two output orders differ — a heap pop vs a sort
+/// under a predicate NaN breaks — so callers pass `keyed: false` for NaN scores.)
+func assertSelectMatchesReference(scores s: [Double], k: Int, stream: RandomStream, keyed: Bool, _ label: String,
+                                  file: StaticString = #filePath, line: UInt = #line) {
+    var a = stream, b = stream, c = stream, d = stream
+    let (items, kth) = GumbelTopK.sampleWithKey(scores: s, k: k, stream: &a)
+    let ref = GumbelTopK.sampleReference(scores: s, k: k, stream: &b)
+    XCTAssertEqual(items, ref, label, file: file, line: line)
+    XCTAssertEqual(a.wordPosition, b.wordPosition, "stream advance, " + label, file: file, line: line)
+    if !keyed { return }
+    let entries = GumbelTopK.sampleWithPerturbedKeys(scores: s, k: k, stream: &c)
+    XCTAssertEqual(entries.map(\.item), ref, "keyed, " + label, file: file, line: line)
+    let g = s.indices.map { _ in d.gumbel() }
+    for (item, key) in entries where key.bitPattern != (s[item] + g[item]).bitPattern {
+        XCTFail("key of item \(item): \(key) vs \(s[item] + g[item]), " + label, file: file, line: line); break
+    }
+    XCTAssertEqual(kth.bitPattern, entries.last?.key.bitPattern ?? (-Double.infinity).bitPattern, label, file: file, line: line)
 }

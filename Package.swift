@@ -78,7 +78,7 @@ let package = Package(
         ),
         .target(
             name: "CAPGCheckpoint",
-            dependencies: ["CAPGCore", "CAPGTrain", "CCheckpointProto"],
+            dependencies: ["CAPGCore", "CAPGTrain", "CCheckpointProto", "CVectorMath"],
             swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
         ),
         // A trained ESR put to use: tasks built from data files (for training and serving),

@@ -1,7 +1,10 @@
+import CVectorMath
+
 /// CRC-32C (Castagnoli, reflected polynomial 0x82F63B78), the checksum of iSCSI, ext4 and
 /// most storage formats: detects every burst error up to 32 bits and, for the chunk sizes
-/// used here, every error of up to 4 bits. Computed with slicing-by-8 tables (8 bytes per
-/// step, ~1–2 GB/s in a release build); check value CRC32C("123456789") = 0xE3069283.
+/// used here, every error of up to 4 bits. Computed with SSE4.2's crc32 instruction where the
+/// CPU has it (`capg_crc32c_update`), else with slicing-by-8 tables (8 bytes per step, ~1–2 GB/s
+/// in a release build); check value CRC32C("123456789") = 0xE3069283.
 public struct CRC32C: Sendable {
     /// 8 tables of 256 entries: table k maps a byte to its CRC contribution k bytes later.
     private static let tables: [UInt32] = {
@@ -29,6 +32,22 @@ public struct CRC32C: Sendable {
 
     /// Feeds bytes; O(count).
     public mutating func update(_ bytes: UnsafeRawBufferPointer) {
+        guard let base = bytes.baseAddress, bytes.count > 0 else { return }
+        // SSE4.2's crc32 instruction where the CPU has it (the same register update, ≈ 3×
+        // the tables' rate); the tables otherwise.
+        if Self.hardware {
+            state = capg_crc32c_update(state, base.assumingMemoryBound(to: UInt8.self), bytes.count)
+            return
+        }
+        updateWithTables(bytes)
+    }
+
+    /// Whether `update` uses the crc32 instruction (CPUID, read once per process).
+    public static let hardware = capg_crc32c_available() != 0
+
+    /// `update` by the slicing-by-8 tables (any CPU; also the tests' reference for the
+    /// instruction path).
+    public mutating func updateWithTables(_ bytes: UnsafeRawBufferPointer) {
         guard var p = bytes.baseAddress, bytes.count > 0 else { return }
         var n = bytes.count
         var c = state

@@ -7,18 +7,18 @@ static int detect(void) {
     unsigned a, b, c, d;
     if (!__get_cpuid(1, &a, &b, &c, &d)) return 0;
     int fma = (c >> 12) & 1, osxsave = (c >> 27) & 1, avx = (c >> 28) & 1;
-    int ssse3 = (c >> 9) & 1, sse41 = (c >> 19) & 1;
+    int ssse3 = (c >> 9) & 1, sse41 = (c >> 19) & 1, sse42 = (c >> 20) & 1;
     unsigned b7 = 0;
     if (__get_cpuid_count(7, 0, &a, &b, &c, &d)) b7 = b;
-    // The SHA extensions work on XMM registers, which every x86-64 OS saves.
-    int sha = ((b7 >> 29) & 1) && ssse3 && sse41 ? CAPG_CPU_SHA : 0;
-    if (!(osxsave && avx)) return sha;
+    // The SHA extensions and crc32 work on XMM / general registers, which every x86-64 OS saves.
+    int xmm = (((b7 >> 29) & 1) && ssse3 && sse41 ? CAPG_CPU_SHA : 0) | (sse42 ? CAPG_CPU_SSE42 : 0);
+    if (!(osxsave && avx)) return xmm;
     // The OS saves XMM and YMM state (XCR0 bits 1 and 2).
     unsigned lo, hi;
     __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
-    if ((lo & 6) != 6) return sha;
+    if ((lo & 6) != 6) return xmm;
     int avx2 = (b7 >> 5) & 1;
-    return sha | (avx2 ? CAPG_CPU_AVX2 : 0) | (fma ? CAPG_CPU_FMA : 0);
+    return xmm | (avx2 ? CAPG_CPU_AVX2 : 0) | (fma ? CAPG_CPU_FMA : 0);
 }
 
 // 0 unknown; otherwise the feature bits | 1 << 30 (so a CPU without any is not "unknown").

@@ -7,6 +7,7 @@ enum {
     CAPG_CPU_AVX2 = 1 << 0, // AVX2, and the OS saves YMM state
     CAPG_CPU_FMA = 1 << 1,  // FMA3 (with the same OS support)
     CAPG_CPU_SHA = 1 << 2,  // the SHA extensions, with SSSE3 and SSE4.1 (no OS state needed)
+    CAPG_CPU_SSE42 = 1 << 3, // SSE4.2 (its crc32 instruction)
 };
 
 /// The CAPG_CPU_* bits of this CPU (0 on non-x86-64). CPUID runs once per process: it

@@ -168,24 +168,20 @@ public struct SyntheticQuery: RankingQuery, Sendable {
     public func lateStageArgmax(of candidates: [Int]) -> Int {
         let sigma = environment.config.lsrNoise
         let alpha = environment.config.lsrAlignment
-        var best = 0
-        var bestScore = -Double.infinity
-        if sigma == 0 {
-            for (i, c) in candidates.enumerated() {
-                let v = alpha * expectedReward(of: c)
-                if v > bestScore { bestScore = v; best = i }
-            }
-            return best
-        }
         let noiseKey = lateStageNoiseKey
         let spread = Swift.abs(sigma)
+        var best = 0
+        var bestScore = -Double.infinity
         for (i, c) in candidates.enumerated() {
             let q = alpha * expectedReward(of: c)
-            // `RandomStream.normal(key:index:)`'s block, read here once.
-            let w = RandomStream.normalBlock(key: noiseKey, index: c)
-            let bound = RandomStream.normalMagnitudeBound(leadingZeros: w[0].leadingZeroBitCount)
-            if q + spread * bound < bestScore { continue }
-            let v = q + sigma * RandomStream.boxMuller(w[0], w[1], w[2], w[3])
+            var v = q  // `lateStageScore` without noise (σ = 0)
+            if sigma != 0 {
+                // `RandomStream.normal(key:index:)`'s block, read here once.
+                let w = RandomStream.normalBlock(key: noiseKey, index: c)
+                let bound = RandomStream.normalMagnitudeBound(leadingZeros: w[0].leadingZeroBitCount)
+                if q + spread * bound < bestScore { continue }
+                v = q + sigma * RandomStream.boxMuller(w[0], w[1], w[2], w[3])
+            }
             if v > bestScore { bestScore = v; best = i }
         }
         return best

@@ -3,6 +3,7 @@
 #include <stdint.h>
 #include "capg_vexp.h"
 #include "cpu_features.h"
+#include "nonfinite.h"
 #include <string.h>
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -152,26 +153,54 @@ void capg_threshold_exp_split(const double *x, double shift, double *w, size_t n
     state_finish(&s, out);
 }
 
-// e^{−x} for 0 ≤ x ≤ 0.05, as `ThresholdHotCold.coldExpNeg`.
+// e^{−x} for 0 ≤ x ≤ 0.05, as `ThresholdHotCold.coldExpNeg` (0 for a hot item, w > cut).
+#define CAPG_COLD_DECAY_FACTOR(WJ, X, CUT)                                                              \
+    ((WJ) > (CUT) ? 0.0                                                                              \
+                  : 1 - (X) * (1 - (X) * (0.5 - (X) * (1.0 / 6 - (X) * (1.0 / 24 - (X) * (1.0 / 120      \
+                        - (X) * (1.0 / 720 - (X) * (1.0 / 5040 - (X) * (1.0 / 40320)))))))))
+
 #define CAPG_COLD_DECAY_LOOP                                                                         \
     for (size_t j = 0; j < n; j++) {                                                                 \
         double wj = w[j];                                                                            \
         double x = wj * t;                                                                           \
-        double e = 1 - x * (1 - x * (0.5 - x * (1.0 / 6 - x * (1.0 / 24 - x * (1.0 / 120 - x * (1.0 / 720 \
-                       - x * (1.0 / 5040 - x * (1.0 / 40320))))))));                                 \
-        e = wj > cut ? 0.0 : e;                                                                      \
+        double e = CAPG_COLD_DECAY_FACTOR(wj, x, cut);                                               \
         g[j] -= c * wj * e;                                                                          \
     }
+
+// The same term subtracted from a zeroed Double row and narrowed as `capg_narrow_set_clear`
+// narrows it (`y = (float)(0 − c·w·e) + 0`, the NaN/±∞ check on the narrowed value), without
+// the Double row.
+#define CAPG_COLD_DECAY_NARROW_SET_LOOP                                                              \
+    uint32_t worst = 0;                                                                              \
+    for (size_t j = 0; j < n; j++) {                                                                 \
+        double wj = w[j];                                                                            \
+        double x = wj * t;                                                                           \
+        double e = CAPG_COLD_DECAY_FACTOR(wj, x, cut);                                               \
+        float f = (float)(0.0 - c * wj * e);                                                         \
+        y[j] = f + 0.0f;                                                                             \
+        worst = capg_worst_exponent(worst, f);                                                       \
+    }                                                                                                \
+    return capg_exponent_nonfinite(worst);
 
 #if defined(__x86_64__)
 __attribute__((target("avx2,fma")))
 static void cold_decay_avx2(const double *restrict w, size_t n, double cut, double t, double c, double *restrict g) {
     CAPG_COLD_DECAY_LOOP
 }
+__attribute__((target("avx2,fma")))
+static int cold_decay_narrow_set_avx2(const double *restrict w, size_t n, double cut, double t, double c,
+                                      float *restrict y) {
+    CAPG_COLD_DECAY_NARROW_SET_LOOP
+}
 #endif
 
 static void cold_decay_generic(const double *restrict w, size_t n, double cut, double t, double c, double *restrict g) {
     CAPG_COLD_DECAY_LOOP
+}
+
+static int cold_decay_narrow_set_generic(const double *restrict w, size_t n, double cut, double t, double c,
+                                         float *restrict y) {
+    CAPG_COLD_DECAY_NARROW_SET_LOOP
 }
 
 void capg_threshold_subtract_cold_decay(const double *w, size_t n, double cut, double t, double c, double *g) {
@@ -181,3 +210,13 @@ void capg_threshold_subtract_cold_decay(const double *w, size_t n, double cut, d
     cold_decay_generic(w, n, cut, t, c, g);
 }
 
+int capg_threshold_cold_decay_narrow_set(const double *w, size_t n, double cut, double t, double c, float *y) {
+#if defined(__x86_64__)
+    if ((capg_cpu_features() & CAPG_CPU_AVX2)) return cold_decay_narrow_set_avx2(w, n, cut, t, c, y);
+#endif
+    return cold_decay_narrow_set_generic(w, n, cut, t, c, y);
+}
+
+int capg_threshold_cold_decay_narrow_set_generic(const double *w, size_t n, double cut, double t, double c, float *y) {
+    return cold_decay_narrow_set_generic(w, n, cut, t, c, y);
+}

@@ -159,6 +159,7 @@ final class PerformanceKernelTests: XCTestCase {
                 }
             }
             XCTAssertEqual(set.map(\.bitPattern), added.map(\.bitPattern), "\(kind) \(inclusion) overwrite")
+            XCTAssertEqual(ws.gradient, [Double](repeating: 0, count: n), "\(kind) \(inclusion): the workspace row stays cleared")
         }
         // V-PG with one rollout writes its row straight into the Float row when overwriting
         // (`capg_negscale_narrow_set` plus σ's fix-up): bitwise what adding into zeros gives.
@@ -198,5 +199,11 @@ final class PerformanceKernelTests: XCTestCase {
         let st = sf.withUnsafeBufferPointer { sb in gf.withUnsafeMutableBufferPointer { gb in
             est.accumulate(scores: sb, query: q, seed: 1, step: 0, queryID: 0, scale: .nan, into: gb, workspace: ws) } }
         XCTAssertTrue(st.rewardSum > 0 && st.nonFinite)
+        // The same NaN through the threshold solve's own narrowing (`overwrite`).
+        let stSet = sf.withUnsafeBufferPointer { sb in gf.withUnsafeMutableBufferPointer { gb in
+            est.accumulate(scores: sb, query: q, seed: 1, step: 0, queryID: 0, scale: .nan, into: gb, workspace: ws,
+                           overwrite: true) } }
+        XCTAssertTrue(stSet.rewardSum > 0 && stSet.nonFinite)
+        XCTAssertEqual(ws.gradient, [Double](repeating: 0, count: n))
     }
 }

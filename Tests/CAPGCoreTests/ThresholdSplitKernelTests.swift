@@ -266,4 +266,95 @@ final class ThresholdSplitKernelTests: XCTestCase {
             XCTAssertEqual(ThresholdHotCold.expNeg(x).bitPattern, Foundation.exp(-x).bitPattern, "x=\(x)")
         }
     }
+
+    /// The one-pass decay + narrowing against the two passes it replaces (the cold kernel on a
+    /// zeroed Double row, then `capg_narrow_set_clear`), bitwise, AVX2 and generic, with NaN
+    /// and ±∞ weights and both signs of the scale.
+    func testColdDecayNarrowMatchesTwoPasses() {
+        var g = SplitMix64(seed: 21)
+        let bound = 2.5, t = 1.9
+        let cut = 0.05 / bound
+        for n in Array(0...33) + [1000, 4099] {
+            for (c, special) in [(0.37, 0.0), (-2.5e3, Double.nan), (1e300, Double.infinity), (-0.0, 1.0)] {
+                var w = randomWeights(n, cut: cut, generator: &g)
+                if n > 2, special != 0 { w[Int(g.next() % UInt64(n))] = special }
+                var row = [Double](repeating: 0, count: n)
+                var expected = [Float](repeating: 7, count: n)
+                let expectedFlag = w.withUnsafeBufferPointer { wb in
+                    row.withUnsafeMutableBufferPointer { r in
+                        expected.withUnsafeMutableBufferPointer { y in
+                            capg_threshold_subtract_cold_decay(wb.baseAddress, n, cut, t, c, r.baseAddress)
+                            return capg_narrow_set_clear(r.baseAddress, y.baseAddress, n)
+                        }
+                    }
+                }
+                for generic in [false, true] {
+                    var got = [Float](repeating: -3, count: n)
+                    let flag = w.withUnsafeBufferPointer { wb in
+                        got.withUnsafeMutableBufferPointer { y in
+                            generic ? capg_threshold_cold_decay_narrow_set_generic(wb.baseAddress, n, cut, t, c, y.baseAddress)
+                                    : capg_threshold_cold_decay_narrow_set(wb.baseAddress, n, cut, t, c, y.baseAddress)
+                        }
+                    }
+                    XCTAssertEqual(got.map(\.bitPattern), expected.map(\.bitPattern), "n=\(n) c=\(c) generic=\(generic)")
+                    XCTAssertEqual(flag, expectedFlag, "n=\(n) c=\(c) generic=\(generic)")
+                }
+            }
+        }
+    }
+
+    /// `subtractDecay(…narrowingInto:)` against `subtractDecay` followed by the narrowing
+    /// (`RowNarrowing(overwrite: true)`), on a Double row that is zero but at the listed
+    /// entries: cold and hot ones, a duplicate, an entry that makes the row non-finite; the
+    /// Double row must come back zero.
+    func testDecayNarrowingMatchesDecayThenNarrow() {
+        var g = SplitMix64(seed: 23)
+        let bound = 3.0, t = 2.2
+        for n in [1, 2, 9, 40, 1000] {
+            for poison in [false, true] {
+                let w = randomWeights(n, cut: 0.05 / bound, generator: &g)
+                var hot = [Int32](repeating: 0, count: n)
+                let split = w.withUnsafeBufferPointer { wb in
+                    hot.withUnsafeMutableBufferPointer { ThresholdHotCold(weights: wb.baseAddress!, count: n, bound: bound, hot: $0.baseAddress!) }
+                }
+                let picks = (0..<4).map { _ in Int(g.next() % UInt64(n)) }
+                let nonzero: [(item: Int, scale: Double)] = (picks + [picks[0]]).map { ($0, Double(g.next() % 100) / 7 - 5) }
+                var start = [Double](repeating: 0, count: n)
+                for (j, v) in nonzero { start[j] += v }
+                if poison { start[picks[1]] = .infinity }
+                let c = 0.61
+                // The two-pass reference.
+                var reference = start
+                var expected = [Float](repeating: 9, count: n)
+                let hotList = Array(hot[0..<split.hotCount])
+                let expectedFlag = w.withUnsafeBufferPointer { wb in
+                    hotList.withUnsafeBufferPointer { hb in
+                        reference.withUnsafeMutableBufferPointer { r in
+                            split.subtractDecay(scale: c, t: t, weights: wb.baseAddress!, count: n, hot: hb, from: r.baseAddress!)
+                            return expected.withUnsafeMutableBufferPointer { RowNarrowing(row: $0.baseAddress!, overwrite: true).narrow(r) }
+                        }
+                    }
+                }
+                var row = start
+                var got = [Float](repeating: -1, count: n)
+                let flag = w.withUnsafeBufferPointer { wb in
+                    hotList.withUnsafeBufferPointer { hb in
+                        nonzero.withUnsafeBufferPointer { nz in
+                            row.withUnsafeMutableBufferPointer { r in
+                                got.withUnsafeMutableBufferPointer { y in
+                                    split.subtractDecay(scale: c, t: t, weights: wb.baseAddress!, count: n, hot: hb,
+                                                        from: r.baseAddress!, nonzero: nz, narrowingInto: y.baseAddress!)
+                                }
+                            }
+                        }
+                    }
+                }
+                XCTAssertEqual(got.map(\.bitPattern), expected.map(\.bitPattern), "n=\(n) poison=\(poison)")
+                XCTAssertEqual(flag, expectedFlag, "n=\(n) poison=\(poison)")
+                XCTAssertEqual(flag, poison)
+                XCTAssertEqual(row.map(\.bitPattern), [Double](repeating: 0, count: n).map(\.bitPattern))
+                XCTAssertGreaterThan(split.hotCount + nonzero.count, 0)
+            }
+        }
+    }
 }

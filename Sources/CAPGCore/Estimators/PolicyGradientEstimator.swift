@@ -219,7 +219,8 @@ public struct PolicyGradientEstimator: Sendable {
     /// allocation-free (`ThresholdInclusion.accumulateGradients`), bitwise as without it.
     ///
     /// With `narrowingInto`, a case that can round its finished row into that Float row in
-    /// its own last pass (V-PG with one weighted rollout when the row is overwritten) does so,
+    /// its own last pass (when the row is overwritten: V-PG with one weighted rollout, and
+    /// the threshold CA-PG solve, whose decay pass writes the Float row) does so,
     /// leaves `gradient` cleared and sets `narrowed` to
     /// whether a narrowed value was NaN or ±∞; `narrowed` stays nil when the caller must
     /// narrow `gradient` itself.
@@ -299,11 +300,13 @@ public struct PolicyGradientEstimator: Sendable {
                     count += 1
                 }
                 if count == 0 { return }
-                s.withUnsafeBufferPointer { sb in
+                // With a narrowing target the Double row is zero here (the workspace's rows are
+                // left cleared), so the solve may narrow its finished row itself.
+                narrowed = s.withUnsafeBufferPointer { sb in
                     gradient.withUnsafeMutableBufferPointer { gb in
                         ThresholdInclusion().accumulateGradients(
                             of: UnsafeBufferPointer(rebasing: chosen[0..<count]), scores: sb, scoreRange: range, k: sampler.k,
-                            thresholdHint: hint, scratch: scratch, into: gb)
+                            thresholdHint: hint, scratch: scratch, into: gb, narrowingInto: target)
                     }
                 }
             }

@@ -130,8 +130,10 @@ public struct ThresholdInclusion: InclusionModel {
             gradient.withUnsafeMutableBufferPointer { gb in
                 items.withUnsafeBufferPointer { ib in
                     logP.withUnsafeMutableBufferPointer { lp in
-                        Self.fastGradients(of: ib, scores: sb, range: nil, k: k, hint: thresholdHint,
-                                           scratch: ThresholdScratch(), logP: lp.baseAddress, into: gb)
+                        var narrowed: Bool? = nil  // stays nil: no narrowing target
+                        return Self.fastGradients(of: ib, scores: sb, range: nil, k: k, hint: thresholdHint,
+                                                  scratch: ThresholdScratch(), logP: lp.baseAddress, into: gb,
+                                                  narrowed: &narrowed)
                     }
                 }
             }
@@ -166,23 +168,32 @@ public struct ThresholdInclusion: InclusionModel {
     /// estimator does not use it). Same arithmetic as the array form, bitwise; the rare
     /// log-domain fallback (a weight below e^{−700}) goes through the array form.
     /// Cost: the array form's minus its O(N) allocations and the `log P` terms.
+    ///
+    /// With `narrowingInto` (a row to overwrite, and `gradient` zero on entry) the fast path
+    /// may round its finished row straight into that Float row, leaving `gradient` zero
+    /// (`ThresholdHotCold.subtractDecay(…narrowingInto:)`); it then returns whether a narrowed
+    /// value is NaN or ±∞. It returns nil when the caller must narrow `gradient` itself.
+    @discardableResult
     public func accumulateGradients(
         of items: UnsafeBufferPointer<(item: Int, scale: Double)>, scores: UnsafeBufferPointer<Double>,
         scoreRange: (top: Double, bottom: Double)?, k: Int, thresholdHint: Double?, scratch: ThresholdScratch,
-        into gradient: UnsafeMutableBufferPointer<Double>
-    ) {
+        into gradient: UnsafeMutableBufferPointer<Double>, narrowingInto target: RowNarrowing? = nil
+    ) -> Bool? {
         precondition(k >= 1, "k must be at least 1 (got \(k))")
         precondition(gradient.count == scores.count, "gradient has \(gradient.count) entries, scores \(scores.count)")
         for (item, _) in items {
             precondition(item >= 0 && item < scores.count, "item \(item) out of range 0..<\(scores.count)")
         }
-        if items.isEmpty || k >= scores.count { return }
+        if items.isEmpty || k >= scores.count { return nil }
+        var narrowed: Bool? = nil
         if Self.fastGradients(of: items, scores: scores, range: scoreRange, k: k, hint: thresholdHint, scratch: scratch,
-                              logP: nil, into: gradient) { return }
+                              logP: nil, into: gradient, narrowingInto: target?.overwrite == true ? target : nil,
+                              narrowed: &narrowed) { return narrowed }
         var g = Array(gradient)
         _ = accumulateLogProbabilityGradients(of: Array(items), scores: Array(scores), k: k, thresholdHint: thresholdHint,
                                               into: &g)
         _ = gradient.update(fromContentsOf: g)
+        return nil
     }
 
     /// The same solve and gradient in the linear domain, for the common case where no weight
@@ -209,7 +220,8 @@ public struct ThresholdInclusion: InclusionModel {
     static func fastGradients(
         of items: UnsafeBufferPointer<(item: Int, scale: Double)>, scores: UnsafeBufferPointer<Double>,
         range: (top: Double, bottom: Double)?, k: Int, hint: Double?, scratch: ThresholdScratch,
-        logP: UnsafeMutablePointer<Double>?, into gradient: UnsafeMutableBufferPointer<Double>
+        logP: UnsafeMutablePointer<Double>?, into gradient: UnsafeMutableBufferPointer<Double>,
+        narrowingInto target: RowNarrowing? = nil, narrowed: inout Bool?
     ) -> Bool {
         let n = scores.count
         var top = -Double.infinity, bottom = Double.infinity
@@ -308,9 +320,15 @@ public struct ThresholdInclusion: InclusionModel {
             if let logP { logP[m] = xa < 1e-300 ? Foundation.log(xa) : Foundation.log(-Foundation.expm1(-xa)) }
         }
         if coefficient != 0 {
-            hotCold.subtractDecay(scale: coefficient * t / sumPsi, t: t, weights: w, count: n,
-                                  hot: UnsafeBufferPointer(start: hotBuffer, count: hotCold.hotCount),
-                                  from: gradient.baseAddress!)
+            let hot = UnsafeBufferPointer(start: hotBuffer, count: hotCold.hotCount)
+            if let target {
+                // The gradient row was zero but at the chosen items (the target's contract).
+                narrowed = hotCold.subtractDecay(scale: coefficient * t / sumPsi, t: t, weights: w, count: n, hot: hot,
+                                                 from: gradient.baseAddress!, nonzero: items, narrowingInto: target.row)
+            } else {
+                hotCold.subtractDecay(scale: coefficient * t / sumPsi, t: t, weights: w, count: n, hot: hot,
+                                      from: gradient.baseAddress!)
+            }
         }
         return true
     }

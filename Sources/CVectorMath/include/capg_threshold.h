@@ -41,6 +41,16 @@ void capg_threshold_exp_split(const double *x, double shift, double *w, size_t n
 /// Branch-free, vectorized. O(n).
 void capg_threshold_subtract_cold_decay(const double *w, size_t n, double cut, double t, double c, double *g);
 
+/// `y_j = (float)(0 − c · w_j · e^{−w_j t}) + 0` for every j, the cold items' factor as in
+/// `capg_threshold_subtract_cold_decay` and 0 for hot items (w_j > cut): that kernel applied
+/// to a zeroed Double row and then narrowed by `capg_narrow_set_clear`, bitwise, in one pass
+/// over w (no Double row is read or written). The caller patches the items whose Double row
+/// entry was not zero or that are hot. Returns 1 when a narrowed value is NaN or ±∞. O(n).
+int capg_threshold_cold_decay_narrow_set(const double *w, size_t n, double cut, double t, double c, float *y);
+
+/// The portable variant of `capg_threshold_cold_decay_narrow_set` (for tests).
+int capg_threshold_cold_decay_narrow_set_generic(const double *w, size_t n, double cut, double t, double c, float *y);
+
 /// The portable variant of `capg_threshold_split` (for tests: must agree bitwise).
 void capg_threshold_split_generic(const double *w, size_t n, double cut, int32_t *hot,
                                   capg_threshold_split_result *out);

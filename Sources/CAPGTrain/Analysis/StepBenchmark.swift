@@ -1,4 +1,5 @@
 import CAPGCore
+import CVectorMath
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -23,7 +24,9 @@ import Glibc
 ///   and log/s of tight loops (one thread). The ceiling step time is the GEMMs at their
 ///   measured rate plus one uniform (two words) and one exp per score (B/P · N of each),
 ///   divided over the trainer's worker threads (= BLAS threads per rank), plus one
-///   streaming optimizer pass (measured).
+///   streaming optimizer pass (measured). The threshold CA-PG step's ceiling adds the two
+///   per-item passes its solve makes on top of the exp (the hot/cold split with its moments,
+///   and the decay written into the gradient row), at their in-L1 rates.
 /// - **Memory**: peak RSS (`getrusage` `ru_maxrss`) after the end-to-end runs against the
 ///   analytic footprint: parameters, Adam state, the gradient buffer, the batch buffers
 ///   (scores and their gradient, B/P·N floats each, two N-double rows and the estimator's
@@ -107,6 +110,21 @@ public struct StepBenchmark: Sendable {
         public var threads = 1
         /// GEMMs + B/P·N·(2 Philox words + 1 exp)/threads at the best measured rates + optimizer.
         public var stepSeconds = 0.0
+        /// Items/s of the two per-item passes only the threshold CA-PG solve makes, on an
+        /// L1-resident row: the hot/cold split with its eight moments (`capg_threshold_split`,
+        /// the part of the fused exp + split pass after the exp) and the decay written into
+        /// the Float gradient row (`capg_threshold_cold_decay_narrow_set`).
+        public var thresholdSplitItemsPerSecond = 0.0, thresholdDecayItemsPerSecond = 0.0
+        /// B/P·N·(1/split + 1/decay)/threads: what those passes add to the ceiling of the
+        /// threshold CA-PG step.
+        public var thresholdSeconds = 0.0
+
+        /// The ceiling of variant `v`'s step: `stepSeconds`, plus `thresholdSeconds` for the
+        /// threshold CA-PG estimator, whose solve needs the two passes on every item (the
+        /// issue's own lower bound counted its "vectorized moments" the same way).
+        public func stepSeconds(for v: Variant) -> Double {
+            v.estimator == .capg && v.inclusion == .threshold ? stepSeconds + thresholdSeconds : stepSeconds
+        }
     }
 
     public struct Memory: Sendable {
@@ -323,6 +341,30 @@ public struct StepBenchmark: Sendable {
         var opt = Adam(parameterCount: params.count, learningRate: 1e-3)
         c.optimizerSeconds = best { opt.ascend(parameters: &params, gradient: grad) }
 
+        // The threshold solve's per-item passes on 2048 weights (16 KiB, in L1), all cold, as
+        // at the start of training (a hot item costs the split a few scalar stores more).
+        let chunk = 2048
+        let weights = (0..<chunk).map { Foundation.exp(-20 * Double($0) / Double(chunk)) }
+        var hot = [Int32](repeating: 0, count: chunk)
+        var narrowed = [Float](repeating: 0, count: chunk)
+        let chunkReps = 64
+        let tSplit = best {
+            weights.withUnsafeBufferPointer { wb in hot.withUnsafeMutableBufferPointer { hb in
+                var r = capg_threshold_split_result()
+                for _ in 0..<chunkReps { capg_threshold_split(wb.baseAddress, chunk, 2, hb.baseAddress, &r) }
+                if r.sum == 42 { print("") }
+            } }
+        }
+        let tDecay = best {
+            weights.withUnsafeBufferPointer { wb in narrowed.withUnsafeMutableBufferPointer { yb in
+                var flagged: Int32 = 0
+                for _ in 0..<chunkReps { flagged |= capg_threshold_cold_decay_narrow_set(wb.baseAddress, chunk, 2, 1e-3, 0.5, yb.baseAddress) }
+                if flagged == 42 { print("") }
+            } }
+        }
+        c.thresholdSplitItemsPerSecond = Double(chunk * chunkReps) / tSplit
+        c.thresholdDecayItemsPerSecond = Double(chunk * chunkReps) / tDecay
+
         let values = Double(b) * Double(n)
         let wordRate = max(c.philoxScalarWordsPerSecond, c.philoxBatchWordsPerSecond)
         let expRate = max(c.libmExpPerSecond, c.vectorExpPerSecond)
@@ -330,6 +372,8 @@ public struct StepBenchmark: Sendable {
         // count), so the elementwise ceiling is the single-thread rate times that many.
         c.threads = max(1, GEMM.threads)
         c.stepSeconds = c.gemmSeconds + values * (2 / wordRate + 1 / expRate) / Double(c.threads) + c.optimizerSeconds
+        c.thresholdSeconds = values * (1 / c.thresholdSplitItemsPerSecond + 1 / c.thresholdDecayItemsPerSecond)
+            / Double(c.threads)
         return c
     }
 

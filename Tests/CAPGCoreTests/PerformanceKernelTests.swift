@@ -125,6 +125,75 @@ final class PerformanceKernelTests: XCTestCase {
         }
     }
 
+    /// The threshold solve's early exit for rows whose chosen items are all certainly
+    /// included gives bitwise the full solve's row (zero), with and without the Float-row
+    /// narrowing; rows that are not certain take the full solve. Rows as a trained ESR makes
+    /// them: a few items far above the rest (gaps of tens to hundreds of nats).
+    func testCertainInclusionExitMatchesFullSolve() {
+        var g = SplitMix64(seed: 77)
+        let n = 1000, k = 10
+        var exits = 0, full = 0
+        for trial in 0..<200 {
+            let lead = 1 + Int(g.next() % 14)             // items near the top (k ± a few)
+            let gap = 5 + Double(g.next() % 400)           // nats between them and the rest
+            var s = (0..<n).map { i -> Double in
+                i < lead ? Double(g.next() % 1000) / 1000 : -gap - Double(g.next() % 250)
+            }
+            s.shuffle(using: &g)
+            let top = s.max()!
+            let order = s.indices.sorted { s[$0] > s[$1] }
+            let chosen: [(item: Int, scale: Double)] = (0..<(1 + trial % 3)).map { m in
+                (order[Int(g.next() % UInt64(m == 0 ? 3 : 15))], Double(g.next() % 9) / 4 - 1)
+            }.filter { $0.scale != 0 }
+            if chosen.isEmpty { continue }
+            let hints: [Double?] = [nil, Foundation.exp(-(s[order[k - 1]] - top)), Foundation.exp(-(s[order[k]] - top)) * 3]
+            for hint in hints {
+                var rows: [[Double]] = []
+                var narrowedRows: [[Float]] = []
+                for allow in [true, false] {
+                    let scratch = ThresholdScratch()
+                    var gd = [Double](repeating: 0, count: n)
+                    var narrowed: Bool? = nil
+                    let fast = s.withUnsafeBufferPointer { sb in gd.withUnsafeMutableBufferPointer { gb in chosen.withUnsafeBufferPointer { cb in
+                        ThresholdInclusion.fastGradients(of: cb, scores: sb, range: nil, k: k, hint: hint, scratch: scratch,
+                                                         logP: nil, into: gb, narrowed: &narrowed, allowsCertainExit: allow)
+                    } } }
+                    XCTAssertTrue(fast)
+                    rows.append(gd)
+                    // The same row through the narrowing target (the training step's path).
+                    var gt = [Double](repeating: 0, count: n)
+                    var y = [Float](repeating: .nan, count: n)
+                    var narrowedT: Bool? = nil
+                    let scratchT = ThresholdScratch()
+                    _ = s.withUnsafeBufferPointer { sb in gt.withUnsafeMutableBufferPointer { gb in chosen.withUnsafeBufferPointer { cb in
+                        y.withUnsafeMutableBufferPointer { yb in
+                            ThresholdInclusion.fastGradients(of: cb, scores: sb, range: nil, k: k, hint: hint, scratch: scratchT,
+                                                             logP: nil, into: gb,
+                                                             narrowingInto: RowNarrowing(row: yb.baseAddress!, overwrite: true),
+                                                             narrowed: &narrowedT, allowsCertainExit: allow)
+                        }
+                    } } }
+                    if narrowedT == nil {
+                        narrowedT = gt.withUnsafeMutableBufferPointer { gb in
+                            y.withUnsafeMutableBufferPointer { RowNarrowing(row: $0.baseAddress!, overwrite: true).narrow(gb) }
+                        }
+                    }
+                    XCTAssertEqual(narrowedT, false)
+                    XCTAssertEqual(gt, [Double](repeating: 0, count: n), "the Double row is left zero")
+                    narrowedRows.append(y)
+                    if allow { if scratch.certainRows > 0 { exits += 1 } else { full += 1 } }
+                    XCTAssertEqual(scratch.certainRows, scratchT.certainRows)
+                    if !allow { XCTAssertEqual(scratch.certainRows, 0) }
+                }
+                XCTAssertEqual(rows[0].map(\.bitPattern), rows[1].map(\.bitPattern), "trial \(trial) hint \(String(describing: hint))")
+                XCTAssertEqual(narrowedRows[0].map(\.bitPattern), narrowedRows[1].map(\.bitPattern), "trial \(trial)")
+            }
+        }
+        // Both kinds of row occur (else the test would not test the exit).
+        XCTAssertGreaterThan(exits, 50)
+        XCTAssertGreaterThan(full, 50)
+    }
+
     /// The Float-row entry point adds (to Float precision) what the [Double] form computes,
     /// for every estimator, and reports non-finite rows.
     func testFloatRowAccumulateMatchesDoubleForm() throws {

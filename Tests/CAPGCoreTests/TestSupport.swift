@@ -29,7 +29,7 @@ func finiteDifference(_ f: ([Double]) -> Double, at s: [Double], coordinate j: I
 }
 
 /// SplitMix64: a small deterministic generator for test inputs (keys, weights).
-struct SplitMix64 {
+struct SplitMix64: RandomNumberGenerator {
     var state: UInt64
     init(seed: UInt64) { state = seed }
     mutating func next() -> UInt64 {

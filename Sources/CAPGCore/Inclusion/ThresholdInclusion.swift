@@ -206,6 +206,9 @@ public struct ThresholdInclusion: InclusionModel {
     ///    case `hint ≤ K/Σw`);
     /// 2. the hot/cold split (`ThresholdHotCold`) for `t ≤ T = 1.5 t₀` (t₀ = max(hint, K/Σw)):
     ///    the moments `S_1…S_8` of the cold weights (`w_i T ≤ 0.05`) and the list of hot items;
+    ///    a row whose chosen items are all certainly in the set (`φ(x_a) = 0` at t*, shown
+    ///    by at most one evaluation) stops here with its exactly zero gradient
+    ///    (`allowsCertainExit`, false only in tests that compare against the full solve);
     /// 3. Newton on `τ = log t` from `log t₀` within the bracket `[log(K/Σw), ∞)` (where
     ///    `h ≤ 0` at the left end since `1 − e^{−x} ≤ x`), bisecting when a step leaves it;
     ///    each iteration costs O(#hot) exps plus O(1) for the cold moments, until
@@ -221,7 +224,7 @@ public struct ThresholdInclusion: InclusionModel {
         of items: UnsafeBufferPointer<(item: Int, scale: Double)>, scores: UnsafeBufferPointer<Double>,
         range: (top: Double, bottom: Double)?, k: Int, hint: Double?, scratch: ThresholdScratch,
         logP: UnsafeMutablePointer<Double>?, into gradient: UnsafeMutableBufferPointer<Double>,
-        narrowingInto target: RowNarrowing? = nil, narrowed: inout Bool?
+        narrowingInto target: RowNarrowing? = nil, narrowed: inout Bool?, allowsCertainExit: Bool = true
     ) -> Bool {
         let n = scores.count
         var top = -Double.infinity, bottom = Double.infinity
@@ -277,6 +280,27 @@ public struct ThresholdInclusion: InclusionModel {
             sum += cold.mass
             slope += cold.slope
             return (sum - kd, slope)
+        }
+        // Every chosen item certainly in the set: when t* ≥ 711/w_a for each chosen a, every
+        // x_a = w_a t* exceeds log(DBL_MAX) ≈ 709.78 (with a 0.17 % margin, far above the
+        // solve's tolerance), so φ(x_a) = x_a/expm1(x_a) = x_a/∞ = 0 and the gradient is
+        // exactly zero: no Newton, no decay pass. t* ≥ t_c is certain when t_c ≤ K/Σw (the
+        // bracket's left end) or h(t_c) < −10⁻⁹ K (h is increasing; its rounding is ~n ε K,
+        // far below that margin). h(t_c) costs one evaluation when the split already covers
+        // t_c, so the test is only made then. Late in training most rows are like this (a
+        // trained ESR's top items are included with probability 1 in floating point).
+        if logP == nil && allowsCertainExit {
+            var smallest = Double.infinity
+            for (item, _) in items { smallest = Swift.min(smallest, w[item]) }
+            let tCertain = 711 / smallest
+            if tCertain.isFinite && (tCertain <= tLow || (tCertain <= hotCold.bound && evaluate(tCertain).h < -1e-9 * kd)) {
+                if let target {
+                    target.row.update(repeating: 0, count: n)  // what narrowing the zero row writes
+                    narrowed = false
+                }
+                scratch.certainRows += 1
+                return true
+            }
         }
         var lo = Foundation.log(tLow), hi = Double.infinity
         var hLo: Double? = nil, hHi = Double.infinity
@@ -342,6 +366,9 @@ public final class ThresholdScratch {
     private(set) var weights: UnsafeMutablePointer<Double>
     private(set) var hot: UnsafeMutablePointer<Int32>
     private var capacity = 0
+    /// Rows this scratch solved whose chosen items were all certainly included (zero
+    /// gradient, no Newton; see `fastGradients`): a count for tests and diagnostics.
+    public internal(set) var certainRows = 0
 
     public init() {
         weights = UnsafeMutablePointer<Double>.allocate(capacity: 1)

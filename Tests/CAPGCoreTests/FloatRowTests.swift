@@ -3,8 +3,9 @@ import Foundation
 import XCTest
 @testable import CAPGCore
 
-/// The Float-row variants of the O(N) passes: each kernel, given a Float row, must give
-/// bitwise what its Double form gives on the widened row (Double(Float) is exact, so there is no excuse for a single bit). Rows with
+/// The Float-row variants of the O(N) passes (`ScoreElement`): each kernel and each generic
+/// Swift pass, given a Float row, must give bitwise what its Double form gives on the
+/// widened row (Double(Float) is exact, so there is no excuse for a single bit). Rows with
 /// ties, ±0, values far below the top (beyond the threshold solve's 700 cut-off and the
 /// exp kernel's range), ±∞ and NaN where the pass defines a result for them; lengths 0…33
 /// (every tail of the 4-, 8-, 16- and 64-item blocks) and a few thousand.
@@ -116,6 +117,10 @@ final class FloatRowTests: XCTestCase {
                 // The generic loop may differ from the lanes only in the sign of a zero extreme.
                 XCTAssertEqual(t1, t2, "n \(n)")
                 XCTAssertEqual(b1, b2, "n \(n)")
+                let ws = EstimatorWorkspace()
+                x.withUnsafeBufferPointer { ws.measure($0) }
+                XCTAssertEqual(ws.rowRange.top.bitPattern, Double(t0).bitPattern)
+                XCTAssertEqual(ws.rowRange.bottom.bitPattern, Double(b0).bitPattern)
             }
         }
     }
@@ -132,6 +137,7 @@ final class FloatRowTests: XCTestCase {
                         let pd = xdb.baseAddress ?? UnsafePointer(bitPattern: 8)!
                         XCTAssertEqual(capg_max_f32(pf, n).bitPattern, capg_max_f64(pd, n).bitPattern, "n \(n)")
                         XCTAssertEqual(capg_max_f32_generic(pf, n).bitPattern, capg_max_f64_generic(pd, n).bitPattern)
+                        XCTAssertEqual(Float.maximum(xf).bitPattern, StableMath.maximum(xdb).bitPattern)
                     }
                 }
             }
@@ -166,6 +172,153 @@ final class FloatRowTests: XCTestCase {
                     XCTAssertEqual(a, c, "variants, n \(n) kappa \(kappa)")
                     XCTAssertEqual(Set(counts).count, 1, "n \(n) kappa \(kappa)")
                 }
+            }
+        }
+    }
+
+    // MARK: Swift passes
+
+    /// Gumbel-top-K on the Float row: the same items, the same K-th key and the same stream
+    /// advance, on the batched path (fresh stream) and the word-by-word one (a stream not at
+    /// a block boundary), NaN scores included.
+    func testGumbelTopKFloatRowEqualsWidenedRow() {
+        for n in Self.lengths + [20_000] {
+            for (k, nan) in [(1, false), (10, false), (10, true), (100, false)] {
+                let x = row(n, seed: 21 &+ UInt64(n), scale: 2, nan: nan)
+                let xd = x.map { Double($0) }
+                for offset in [0, 1] {
+                    var sd = RandomStream(RandomKey(seed: 5, purpose: .candidateSampling, step: n, query: k))
+                    sd.advance(words: offset)
+                    var sf = sd
+                    let a = GumbelTopK.sampleWithKey(scores: xd, k: k, stream: &sd)
+                    let b = x.withUnsafeBufferPointer { GumbelTopK.sampleWithKey(scores: $0, k: k, stream: &sf) }
+                    XCTAssertEqual(a.items, b.items, "n \(n) k \(k) offset \(offset)")
+                    XCTAssertEqual(a.kthKey.bitPattern, b.kthKey.bitPattern, "n \(n) k \(k) offset \(offset)")
+                    XCTAssertEqual(sd.wordPosition, sf.wordPosition)
+                    XCTAssertEqual(sd.uniform(), sf.uniform())
+                }
+            }
+        }
+    }
+
+    func testPlackettLuceGradientFloatRowEqualsWidenedRow() {
+        for n in Self.lengths where n > 0 {
+            let x = row(n, seed: 31 &+ UInt64(n), scale: 4)
+            let xd = x.map { Double($0) }
+            var stream = RandomStream(RandomKey(seed: 3, purpose: .candidateSampling, query: n))
+            let prefix = GumbelTopK.sample(scores: xd, k: min(n, 7), stream: &stream)
+            for scale in [1.0, -0.37] {
+                var gd = [Double](repeating: 0.5, count: n), gf = gd
+                let lpd = PlackettLuce.accumulateLogProbabilityGradient(scores: xd, prefix: prefix, scale: scale, into: &gd)
+                var w = [Double](repeating: 0, count: n)
+                var narrowed: Bool? = nil
+                let lpf = x.withUnsafeBufferPointer { xf in
+                    w.withUnsafeMutableBufferPointer {
+                        PlackettLuce.accumulateLogProbabilityGradient(scores: xf, prefix: prefix, scale: scale, restWeights: $0,
+                                                                      into: &gf, narrowed: &narrowed)
+                    }
+                }
+                XCTAssertEqual(lpd.bitPattern, lpf.bitPattern, "n \(n)")
+                XCTAssertEqual(bits(gd), bits(gf), "n \(n)")
+                XCTAssertNil(narrowed)
+            }
+        }
+    }
+
+    /// The threshold solve on the Float row, with and without a hint and a known range, and
+    /// on the log-domain fallback (a score more than 700 below the top).
+    func testThresholdGradientsFloatRowEqualsWidenedRow() {
+        for n in Self.lengths + [2500] where n > 3 {
+            for extremes in [false, true] {
+                let x = row(n, seed: 41 &+ UInt64(n), scale: 3, extremes: extremes)
+                let xd = x.map { Double($0) }
+                let k = max(1, n / 4)
+                let items: [(item: Int, scale: Double)] = [(0, 0.5), (n - 1, -1.25), (n / 2, 2)]
+                let range = (top: xd.max()!, bottom: xd.min()!)
+                for hint in [nil, 0.3, Double(k) / Double(n)] as [Double?] {
+                    for known in [false, true] {
+                        var gd = [Double](repeating: 0.125, count: n), gf = gd
+                        items.withUnsafeBufferPointer { ib in
+                            xd.withUnsafeBufferPointer { sb in
+                                gd.withUnsafeMutableBufferPointer { gb in
+                                    ThresholdInclusion().accumulateGradients(
+                                        of: ib, scores: sb, scoreRange: known ? range : nil, k: k, thresholdHint: hint,
+                                        scratch: ThresholdScratch(), into: gb)
+                                }
+                            }
+                            x.withUnsafeBufferPointer { sb in
+                                gf.withUnsafeMutableBufferPointer { gb in
+                                    ThresholdInclusion().accumulateGradients(
+                                        of: ib, scores: sb, scoreRange: known ? range : nil, k: k, thresholdHint: hint,
+                                        scratch: ThresholdScratch(), into: gb)
+                                }
+                            }
+                        }
+                        XCTAssertEqual(bits(gd), bits(gf), "n \(n) extremes \(extremes) hint \(String(describing: hint))")
+                    }
+                }
+            }
+        }
+    }
+
+    /// The estimator's Float-row entry points against the `[Double]` form on the widened row:
+    /// the overwritten Float row is `Float(g) + 0` of the Double estimate, bitwise (V-PG's
+    /// direct write: up to a NaN's sign), for the in-place estimators and for those that
+    /// still widen, fused and split (`rollouts` then `accumulate(rollouts:…)` with and
+    /// without `rowWidened`), with one workspace serving rows of different content in turn
+    /// (so a stale widened row or range would show).
+    func testEstimatorFloatRowEqualsDoubleFormAcrossRows() throws {
+        let n = 700
+        let q = TableQuery(q: randomUnit(n, seed: 5), l: randomUnit(n, seed: 6))
+        let sampler = RolloutSampler(k: 12, lsr: LateStageRanker(temperature: 0), reward: .bernoulli)
+        let ws = EstimatorWorkspace()
+        let configs: [(EstimatorKind, InclusionModelKind, Int)] = [
+            (.capg, .threshold, 1), (.vpg, .threshold, 1), (.capg, .threshold, 3), (.topk, .threshold, 2),
+            (.vpg, .threshold, 3), (.capg, .independent, 2), (.vpgSwr, .threshold, 2), (.capg, .threshold, 2),
+        ]
+        for (c, (kind, inclusion, m)) in configs.enumerated() {
+            let est = try PolicyGradientEstimator(kind: kind, inclusion: inclusion, samples: m, sampler: sampler)
+            for r in 0..<3 {
+                let x = row(n, seed: UInt64(100 + 7 * c + r), scale: 2)
+                let xd = x.map { Double($0) }
+                var gd = [Double](repeating: 0, count: n)
+                let a = est.accumulate(scores: xd, query: q, seed: 9, step: r, queryID: c, scale: 0.5, into: &gd)
+                let expected = gd.map { (Float($0) + 0).bitPattern }
+                func check(_ g: [Float], _ what: String) {
+                    XCTAssertEqual(g.map { $0.isNaN ? Float.nan.bitPattern : $0.bitPattern }, expected,
+                                   "\(kind) \(inclusion) M=\(m) row \(r) \(what)")
+                }
+                var g1 = [Float](repeating: .nan, count: n), g2 = g1, g3 = g1
+                x.withUnsafeBufferPointer { sb in
+                    let b = g1.withUnsafeMutableBufferPointer { gb in
+                        est.accumulate(scores: sb, query: q, seed: 9, step: r, queryID: c, scale: 0.5, into: gb,
+                                       workspace: ws, overwrite: true)
+                    }
+                    XCTAssertEqual(a.rewardSum, b.rewardSum)
+                    let drawn = est.rollouts(scores: sb, query: q, seed: 9, step: r, queryID: c, workspace: ws)
+                    XCTAssertEqual(drawn.map(\.candidates), b.rollouts.map(\.candidates))
+                    XCTAssertEqual(drawn.map { $0.kthPerturbedScore?.bitPattern }, b.rollouts.map { $0.kthPerturbedScore?.bitPattern })
+                    _ = g2.withUnsafeMutableBufferPointer { gb in
+                        est.accumulate(rollouts: drawn, scores: sb, query: q, scale: 0.5, into: gb, workspace: ws,
+                                       rowWidened: true, overwrite: true)
+                    }
+                    // Another row through the workspace in between: rowWidened false must not reuse it.
+                    let other = row(n, seed: 999, scale: 5)
+                    _ = other.withUnsafeBufferPointer { ob in
+                        est.rollouts(scores: ob, query: q, seed: 9, step: r, queryID: c, workspace: ws)
+                    }
+                    other.withUnsafeBufferPointer { ws.widen($0) }
+                    _ = g3.withUnsafeMutableBufferPointer { gb in
+                        est.accumulate(rollouts: drawn, scores: sb, query: q, scale: 0.5, into: gb, workspace: ws,
+                                       overwrite: true)
+                    }
+                    // Without a workspace: the Float rollouts equal those of the Double row.
+                    let plain = est.rollouts(scores: sb, query: q, seed: 9, step: r, queryID: c)
+                    XCTAssertEqual(plain.map(\.candidates), drawn.map(\.candidates))
+                }
+                check(g1, "fused")
+                check(g2, "split, rowWidened")
+                check(g3, "split, another row in between")
             }
         }
     }

@@ -21,11 +21,15 @@ double capg_sum_squares_f32_generic(const float *x, size_t n) {
     return combine8(l);
 }
 
-double capg_max_f64_generic(const double *x, size_t n) {
-    double m = -INFINITY;
-    for (size_t i = 0; i < n; i++) m = x[i] > m ? x[i] : m;
+// The maximum loop for a double or a float row (a float is compared as the double it
+// widens to, exactly), so both element types share it.
+#define CAPG_MAX_GENERIC                                                        \
+    double m = -INFINITY;                                                       \
+    for (size_t i = 0; i < n; i++) m = (double)x[i] > m ? (double)x[i] : m;     \
     return m;
-}
+
+double capg_max_f64_generic(const double *x, size_t n) { CAPG_MAX_GENERIC }
+double capg_max_f32_generic(const float *x, size_t n) { CAPG_MAX_GENERIC }
 
 #if defined(__x86_64__)
 __attribute__((target("avx2")))
@@ -47,19 +51,28 @@ static double sum_squares_avx2(const float *x, size_t n) {
     return combine8(l);
 }
 
-__attribute__((target("avx2")))
-static double max_avx2(const double *x, size_t n) {
-    __m256d m = _mm256_set1_pd(-INFINITY);
-    size_t i = 0;
-    // max_pd(v, m) returns m when v is NaN: NaNs are skipped as by the scalar loop.
-    for (; i + 4 <= n; i += 4) m = _mm256_max_pd(_mm256_loadu_pd(x + i), m);
-    double l[4];
-    _mm256_storeu_pd(l, m);
-    double r = -INFINITY;
-    for (int j = 0; j < 4; j++) r = l[j] > r ? l[j] : r;
-    for (; i < n; i++) r = x[i] > r ? x[i] : r;
+// LOAD4(p): four items from p as doubles (a float row is widened in registers, so both
+// element types run the same lanes in the same order: bitwise the same maximum, zero sign
+// included).
+#define CAPG_MAX_AVX2(LOAD4)                                                    \
+    __m256d m = _mm256_set1_pd(-INFINITY);                                      \
+    size_t i = 0;                                                               \
+    /* max_pd(v, m) returns m when v is NaN: NaNs are skipped as by the scalar loop. */ \
+    for (; i + 4 <= n; i += 4) m = _mm256_max_pd(LOAD4(x + i), m);              \
+    double l[4];                                                                \
+    _mm256_storeu_pd(l, m);                                                     \
+    double r = -INFINITY;                                                       \
+    for (int j = 0; j < 4; j++) r = l[j] > r ? l[j] : r;                        \
+    for (; i < n; i++) r = (double)x[i] > r ? (double)x[i] : r;                 \
     return r;
-}
+#define LOAD4_F64(p) _mm256_loadu_pd(p)
+#define LOAD4_F32(p) _mm256_cvtps_pd(_mm_loadu_ps(p))
+
+__attribute__((target("avx2")))
+static double max_avx2(const double *x, size_t n) { CAPG_MAX_AVX2(LOAD4_F64) }
+
+__attribute__((target("avx2")))
+static double max_f32_avx2(const float *x, size_t n) { CAPG_MAX_AVX2(LOAD4_F32) }
 #endif
 
 double capg_sum_squares_f32(const float *x, size_t n) {
@@ -74,4 +87,11 @@ double capg_max_f64(const double *x, size_t n) {
     if (capg_cpu_features() & CAPG_CPU_AVX2) return max_avx2(x, n);
 #endif
     return capg_max_f64_generic(x, n);
+}
+
+double capg_max_f32(const float *x, size_t n) {
+#if defined(__x86_64__)
+    if (capg_cpu_features() & CAPG_CPU_AVX2) return max_f32_avx2(x, n);
+#endif
+    return capg_max_f32_generic(x, n);
 }

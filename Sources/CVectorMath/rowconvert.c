@@ -10,48 +10,72 @@
 #include <immintrin.h>
 #endif
 
-static void widen_generic(const float *restrict x, double *restrict out, size_t n, float *top, float *bottom) {
-    float t = -__builtin_inff(), b = __builtin_inff();
-    for (size_t i = 0; i < n; i++) {
-        float v = x[i];
-        out[i] = (double)v;
-        t = v > t ? v : t;
-        b = v < b ? v : b;
-    }
-    *top = t;
+// The widening loop with or without its stores (WIDEN_STORE / WIDEN_STORE8 or nothing):
+// `capg_minmax_f32` is the same pass minus the Double row, so the two give the same range
+// (NaN behaviour included) by construction.
+#define WIDEN_STORE(i, v) (out[i] = (double)(v))
+#define NO_STORE(i, v) ((void)0)
+#define CAPG_WIDEN_GENERIC(STORE)                         \
+    float t = -__builtin_inff(), b = __builtin_inff();    \
+    for (size_t i = 0; i < n; i++) {                      \
+        float v = x[i];                                   \
+        STORE(i, v);                                      \
+        t = v > t ? v : t;                                \
+        b = v < b ? v : b;                                \
+    }                                                     \
+    *top = t;                                             \
     *bottom = b;
+
+static void widen_generic(const float *restrict x, double *restrict out, size_t n, float *top, float *bottom) {
+    CAPG_WIDEN_GENERIC(WIDEN_STORE)
+}
+
+static void minmax_generic(const float *restrict x, size_t n, float *top, float *bottom) {
+    CAPG_WIDEN_GENERIC(NO_STORE)
 }
 
 #if defined(__x86_64__)
 // MAXPS(v, t) is exactly `v > t ? v : t` per lane (MINPS likewise), and the lane
 // accumulators never hold a NaN, so combining them gives the sequential result.
+#define WIDEN_STORE8(i, v)                                                      \
+    do {                                                                        \
+        _mm256_storeu_pd(out + (i), _mm256_cvtps_pd(_mm256_castps256_ps128(v))); \
+        _mm256_storeu_pd(out + (i) + 4, _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1))); \
+    } while (0)
+#define CAPG_WIDEN_AVX2(STORE8, STORE)                                     \
+    __m256 t = _mm256_set1_ps(-__builtin_inff()), b = _mm256_set1_ps(__builtin_inff()); \
+    size_t i = 0;                                                          \
+    for (; i + 8 <= n; i += 8) {                                           \
+        __m256 v = _mm256_loadu_ps(x + i);                                 \
+        t = _mm256_max_ps(v, t);                                           \
+        b = _mm256_min_ps(v, b);                                           \
+        STORE8(i, v);                                                      \
+    }                                                                      \
+    float tl[8], bl[8];                                                    \
+    _mm256_storeu_ps(tl, t);                                               \
+    _mm256_storeu_ps(bl, b);                                               \
+    float tt = tl[0], bb = bl[0];                                          \
+    for (int j = 1; j < 8; j++) {                                          \
+        tt = tl[j] > tt ? tl[j] : tt;                                      \
+        bb = bl[j] < bb ? bl[j] : bb;                                      \
+    }                                                                      \
+    for (; i < n; i++) {                                                   \
+        float v = x[i];                                                    \
+        STORE(i, v);                                                       \
+        tt = v > tt ? v : tt;                                              \
+        bb = v < bb ? v : bb;                                              \
+    }                                                                      \
+    *top = tt;                                                             \
+    *bottom = bb;
+
 __attribute__((target("avx2,fma")))
 static void widen_avx2(const float *restrict x, double *restrict out, size_t n, float *top, float *bottom) {
-    __m256 t = _mm256_set1_ps(-__builtin_inff()), b = _mm256_set1_ps(__builtin_inff());
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        __m256 v = _mm256_loadu_ps(x + i);
-        t = _mm256_max_ps(v, t);
-        b = _mm256_min_ps(v, b);
-        _mm256_storeu_pd(out + i, _mm256_cvtps_pd(_mm256_castps256_ps128(v)));
-        _mm256_storeu_pd(out + i + 4, _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)));
-    }
-    float tl[8], bl[8];
-    _mm256_storeu_ps(tl, t);
-    _mm256_storeu_ps(bl, b);
-    float tt = tl[0], bb = bl[0];
-    for (int j = 1; j < 8; j++) {
-        tt = tl[j] > tt ? tl[j] : tt;
-        bb = bl[j] < bb ? bl[j] : bb;
-    }
-    for (; i < n; i++) {
-        float v = x[i];
-        out[i] = (double)v;
-        tt = v > tt ? v : tt;
-        bb = v < bb ? v : bb;
-    }
-    *top = tt;
-    *bottom = bb;
+    CAPG_WIDEN_AVX2(WIDEN_STORE8, WIDEN_STORE)
+}
+
+__attribute__((target("avx2,fma")))
+static void minmax_avx2(const float *restrict x, size_t n, float *top, float *bottom) {
+    CAPG_WIDEN_AVX2(NO_STORE, NO_STORE)
 }
 #endif
 
@@ -61,6 +85,15 @@ void capg_widen_minmax(const float *x, double *out, size_t n, float *top, float 
 #endif
     widen_generic(x, out, n, top, bottom);
 }
+
+void capg_minmax_f32(const float *x, size_t n, float *top, float *bottom) {
+#if defined(__x86_64__)
+    if ((capg_cpu_features() & CAPG_CPU_AVX2)) { minmax_avx2(x, n, top, bottom); return; }
+#endif
+    minmax_generic(x, n, top, bottom);
+}
+
+void capg_minmax_f32_generic(const float *x, size_t n, float *top, float *bottom) { minmax_generic(x, n, top, bottom); }
 
 // `STORE(i, v)` writes the narrowed value: `y[i] += v`, or `y[i] = v + 0.0f` (what adding
 // to a zeroed row gives, −0 included: 0 + (−0) = +0), so both variants share one loop.

@@ -140,17 +140,27 @@ void capg_threshold_split_generic(const double *w, size_t n, double cut, int32_t
 // 1024 items: x and w chunks (16 KiB) stay in L1 between the exp and the split.
 enum { CAPG_SPLIT_CHUNK = 1024 };
 
+// The fused exp + split of a double or a float row (EXP: `capg_exp_shifted` or its float
+// variant, bitwise equal on the same values), so both share one loop.
+#define CAPG_EXP_SPLIT_BODY(EXP)                                             \
+    split_state s;                                                           \
+    memset(&s, 0, sizeof s);                                                 \
+    int avx2 = (capg_cpu_features() & CAPG_CPU_AVX2);                        \
+    for (size_t c = 0; c < n; c += CAPG_SPLIT_CHUNK) {                       \
+        size_t e = n - c < CAPG_SPLIT_CHUNK ? n : c + CAPG_SPLIT_CHUNK;      \
+        (void)EXP(x + c, shift, w + c, e - c);                               \
+        split_range(avx2, w, c, e, cut, hot, &s);                            \
+    }                                                                        \
+    state_finish(&s, out);
+
+void capg_threshold_exp_split_f32(const float *x, double shift, double *w, size_t n, double cut, int32_t *hot,
+                                  capg_threshold_split_result *out) {
+    CAPG_EXP_SPLIT_BODY(capg_exp_shifted_f32)
+}
+
 void capg_threshold_exp_split(const double *x, double shift, double *w, size_t n, double cut, int32_t *hot,
                               capg_threshold_split_result *out) {
-    split_state s;
-    memset(&s, 0, sizeof s);
-    int avx2 = (capg_cpu_features() & CAPG_CPU_AVX2);
-    for (size_t c = 0; c < n; c += CAPG_SPLIT_CHUNK) {
-        size_t e = n - c < CAPG_SPLIT_CHUNK ? n : c + CAPG_SPLIT_CHUNK;
-        (void)capg_exp_shifted(x + c, shift, w + c, e - c);
-        split_range(avx2, w, c, e, cut, hot, &s);
-    }
-    state_finish(&s, out);
+    CAPG_EXP_SPLIT_BODY(capg_exp_shifted)
 }
 
 // e^{−x} for 0 ≤ x ≤ 0.05, as `ThresholdHotCold.coldExpNeg` (0 for a hot item, w > cut).

@@ -47,7 +47,9 @@ static inline __attribute__((always_inline)) double exp_core(double y) {
 }
 
 // The exps, then the sum in eight interleaved partial sums (a fixed order, so the result
-// is deterministic; a single running sum would forbid vectorizing the reduction).
+// is deterministic; a single running sum would forbid vectorizing the reduction). x may
+// be float or double: `x[i] + shift` promotes a float exactly, so the float variants
+// compute bitwise what the double ones compute on the widened row.
 #define CAPG_EXP_LOOP                                         \
     for (size_t i = 0; i < n; i++) out[i] = exp_core(x[i] + shift); \
     double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};                 \
@@ -65,9 +67,18 @@ static double exp_shifted_avx2(const double *restrict x, double shift, double *r
     CAPG_EXP_LOOP
 }
 
+__attribute__((target("avx2,fma")))
+static double exp_shifted_f32_avx2(const float *restrict x, double shift, double *restrict out, size_t n) {
+    CAPG_EXP_LOOP
+}
+
 #endif
 
 static double exp_shifted_generic(const double *restrict x, double shift, double *restrict out, size_t n) {
+    CAPG_EXP_LOOP
+}
+
+static double exp_shifted_f32_generic(const float *restrict x, double shift, double *restrict out, size_t n) {
     CAPG_EXP_LOOP
 }
 
@@ -91,5 +102,20 @@ double capg_exp_shifted(const double *x, double shift, double *out, size_t n) {
 #if defined(__x86_64__)
     if (variant() == 2) return exp_shifted_avx2(x, shift, out, n);
 #endif
+    return exp_shifted_generic(x, shift, out, n);
+}
+
+double capg_exp_shifted_f32(const float *x, double shift, double *out, size_t n) {
+#if defined(__x86_64__)
+    if (variant() == 2) return exp_shifted_f32_avx2(x, shift, out, n);
+#endif
+    return exp_shifted_f32_generic(x, shift, out, n);
+}
+
+double capg_exp_shifted_f32_generic(const float *x, double shift, double *out, size_t n) {
+    return exp_shifted_f32_generic(x, shift, out, n);
+}
+
+double capg_exp_shifted_generic(const double *x, double shift, double *out, size_t n) {
     return exp_shifted_generic(x, shift, out, n);
 }

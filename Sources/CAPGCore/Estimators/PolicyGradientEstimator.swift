@@ -12,35 +12,76 @@ public struct EstimateStats: Sendable {
     public init() {}
 }
 
-/// Reusable per-thread buffers for the Float-row `accumulate` (two N-double rows, and the
-/// threshold solve's `ThresholdScratch`), so the step loop allocates nothing per query for
-/// the estimate itself. Not thread-safe: one per thread.
+/// Reusable per-thread buffers for the Float-row `accumulate` (an N-double gradient row, the
+/// widened score row where an estimator still needs one, and the threshold solve's
+/// `ThresholdScratch`), so the step loop allocates nothing per query for the estimate
+/// itself. Not thread-safe: one per thread.
+///
+/// Gumbel-top-K sampling, V-PG and threshold CA-PG read the Float score row in place
+/// (bitwise as its widened copy, see `ScoreElement`), so on their path `row` is never
+/// written: the workspace keeps only the row's range, measured by a Float pass when the
+/// threshold solve asks for it. The other estimators and the with-replacement samplers
+/// widen the row once into `row` as before.
 public final class EstimatorWorkspace {
     /// The widened score row (what `widen` wrote).
     public internal(set) var row: [Double] = []
     @usableFromInline var gradient: [Double] = []
-    /// `(max, min)` of `row`, set by `widen`.
+    /// `(max, min)` of the current row, set by `widen` or `measure`.
     @usableFromInline var rowRange: (top: Double, bottom: Double) = (-.infinity, .infinity)
+    /// Whether `row` / `rowRange` hold the row the workspace was last used for (see
+    /// `forget`): what `accumulate(rollouts:…rowWidened: true…)` may reuse.
+    @usableFromInline var rowIsCurrent = false
+    @usableFromInline var rangeIsCurrent = false
     let threshold = ThresholdScratch()
 
     public init() {}
 
-    @usableFromInline func prepare(_ n: Int) {
-        if row.count != n {
-            row = [Double](repeating: 0, count: n)
-            gradient = [Double](repeating: 0, count: n)
-        }
+    /// Sizes the gradient row (zeros; the estimate leaves it cleared). O(1), or O(N) when the
+    /// row length changes.
+    @usableFromInline func prepareGradient(_ n: Int) {
+        if gradient.count != n { gradient = [Double](repeating: 0, count: n) }
     }
 
     /// `row ← Double(scores)` (sized to the row), and `rowRange` its (max, min) (which the
     /// threshold solve would otherwise scan for). O(N).
     public func widen(_ scores: UnsafeBufferPointer<Float>) {
-        prepare(scores.count)
+        if row.count != scores.count { row = [Double](repeating: 0, count: scores.count) }
         var top = -Float.infinity, bottom = Float.infinity
         row.withUnsafeMutableBufferPointer { r in
             if let x = scores.baseAddress { capg_widen_minmax(x, r.baseAddress!, scores.count, &top, &bottom) }
         }
         rowRange = (Double(top), Double(bottom))
+        rowIsCurrent = true
+        rangeIsCurrent = true
+    }
+
+    /// `rowRange ← (max, min)` of `scores` without widening (`capg_minmax_f32`: `widen`'s
+    /// loop without its stores, so bitwise the same range, NaNs never taken). O(N), 4 bytes
+    /// read per item (≈ a tenth of `widen`'s cost at N = 10⁵, whose 800 KB store left L2).
+    public func measure(_ scores: UnsafeBufferPointer<Float>) {
+        var top = -Float.infinity, bottom = Float.infinity
+        if let x = scores.baseAddress { capg_minmax_f32(x, scores.count, &top, &bottom) }
+        rowRange = (Double(top), Double(bottom))
+        rangeIsCurrent = true
+    }
+
+    /// Marks what the workspace holds of a row (`row`, `rowRange`) as stale: it is about to
+    /// serve another row. O(1).
+    @usableFromInline func forget() {
+        rowIsCurrent = false
+        rangeIsCurrent = false
+    }
+
+    /// The widened row of `scores`, widening it unless it is current. O(N) or O(1).
+    func widenedRow(_ scores: UnsafeBufferPointer<Float>) -> [Double] {
+        if !rowIsCurrent { widen(scores) }
+        return row
+    }
+
+    /// The `(max, min)` of `scores`, measured unless it is current. O(N) or O(1).
+    func range(_ scores: UnsafeBufferPointer<Float>) -> (top: Double, bottom: Double) {
+        if !rangeIsCurrent { measure(scores) }
+        return rowRange
     }
 }
 
@@ -97,6 +138,13 @@ public struct PolicyGradientEstimator: Sendable {
     /// `swrCandidates == .withReplacement`) instead of a Plackett-Luce prefix.
     public var drawsWithReplacement: Bool { kind.samplesWithReplacement && swrCandidates == .withReplacement }
 
+    /// Whether the Float-row entry points run without a widened Double row: Gumbel-top-K
+    /// sampling with V-PG or threshold CA-PG (the latter measures the row's range by a Float
+    /// pass). The other configurations widen the row once per context.
+    public var readsFloatRowInPlace: Bool {
+        !drawsWithReplacement && (kind == .vpg || (kind == .capg && inclusion == .threshold))
+    }
+
     /// Adds `scale · ĝ` to `gradient` (length N) for the context `query` with scores `s`.
     /// `runningBaseline` is used by `BaselineKind.mean`. Equivalent to `rollouts(...)`
     /// followed by `accumulate(rollouts:...)`.
@@ -112,14 +160,17 @@ public struct PolicyGradientEstimator: Sendable {
 
     /// The trainer's entry point: the scores of one context as a Float row (e.g. a row of
     /// the B×N score matrix), and `scale · ĝ` *added* to a Float gradient row, with no
-    /// allocation (buffers from `workspace`). Same arithmetic as the `[Double]` form: the
-    /// row is widened to Double once, the estimate accumulated in Double and rounded to
-    /// Float when added. A context whose rollouts all carry zero weight costs only the
-    /// widening and the sampling. `stats.nonFinite` reports a NaN/∞ in the added row;
+    /// allocation (buffers from `workspace`). Same arithmetic as the `[Double]` form, bitwise:
+    /// the Gumbel-top-K sampler, V-PG and threshold CA-PG read the Float row in place (each
+    /// score widened exactly where it is read); the other estimators and samplers widen the
+    /// row to Double once. The estimate is accumulated in Double and rounded to Float when
+    /// added. A context whose rollouts all carry zero weight costs only the sampling (and
+    /// the widening where one is needed). `stats.nonFinite` reports a NaN/∞ in the added row;
     /// `stats.rollouts` are the rollouts drawn (for a learned LSR's gradient). With
     /// `overwrite` the row is *set* to `0 + Float(scale · ĝ)` — bitwise what adding to a
     /// zeroed row gives — so a caller that writes each row once need not zero it first.
-    /// Cost: O(N) for the two conversions plus the `[Double]` form's.
+    /// Cost: the `[Double]` form's plus O(N) for the narrowing (and the widening, or for
+    /// threshold CA-PG the Float range pass).
     @discardableResult
     public func accumulate<Q: RankingQuery>(
         scores: UnsafeBufferPointer<Float>, query: Q, seed: UInt64, step: Int, queryID: Int,
@@ -131,19 +182,41 @@ public struct PolicyGradientEstimator: Sendable {
                           into: gradient, workspace: workspace, rowWidened: true, overwrite: overwrite)
     }
 
-    /// The sampling half of the Float-row `accumulate`: widens the row into `workspace`
-    /// (O(N)) and draws the M rollouts. A caller may then change their rewards (an external
-    /// scorer) before `accumulate(rollouts:scores:…workspace:)`.
+    /// The sampling half of the Float-row `accumulate`: draws the M rollouts, bitwise those
+    /// of the `[Double]` form on the widened row. Gumbel-top-K reads the Float row in place;
+    /// the with-replacement draws (`drawsWithReplacement`) widen it into `workspace` first
+    /// (O(N)). A caller may then change their rewards (an external scorer) before
+    /// `accumulate(rollouts:scores:…workspace:)`.
     public func rollouts<Q: RankingQuery>(
         scores: UnsafeBufferPointer<Float>, query: Q, seed: UInt64, step: Int, queryID: Int,
         workspace: EstimatorWorkspace
     ) -> [Rollout] {
-        workspace.widen(scores)
-        return rollouts(scores: workspace.row, query: query, seed: seed, step: step, queryID: queryID)
+        if drawsWithReplacement {
+            workspace.widen(scores)
+            return rollouts(scores: workspace.row, query: query, seed: seed, step: step, queryID: queryID)
+        }
+        workspace.forget()
+        return rollouts(scores: scores, query: query, seed: seed, step: step, queryID: queryID)
+    }
+
+    /// The M rollouts of a Float score row without a workspace: Gumbel-top-K reads the row in
+    /// place; the with-replacement draws take a widened copy (an N-double allocation). Bitwise
+    /// the `[Double]` form's rollouts on the widened row. Cost: M · O(N + K log K).
+    public func rollouts<Q: RankingQuery>(
+        scores: UnsafeBufferPointer<Float>, query: Q, seed: UInt64, step: Int, queryID: Int
+    ) -> [Rollout] {
+        if drawsWithReplacement {
+            return rollouts(scores: scores.map { Double($0) }, query: query, seed: seed, step: step, queryID: queryID)
+        }
+        return (0..<samples).map {
+            sampler.sample(scores: scores, query: query, seed: seed, step: step, queryID: queryID, sample: $0)
+        }
     }
 
     /// The estimator half of the Float-row `accumulate` for already drawn `rollouts`.
-    /// `rowWidened` says `workspace` still holds this row in Double (saves the O(N) widening);
+    /// `rowWidened` says `workspace` was last used for this row (by `rollouts(scores:…
+    /// workspace:)` or `widen`), so what it kept of the row (the widened row, the range) is
+    /// reused instead of recomputed; it is the caller's promise, not checked.
     /// `overwrite` sets the row instead of adding to it (zeros when no rollout carries weight).
     @discardableResult
     public func accumulate<Q: RankingQuery>(
@@ -170,16 +243,20 @@ public struct PolicyGradientEstimator: Sendable {
             stats.rollouts = rollouts
             return stats
         }
-        if !rowWidened { workspace.widen(scores) }
+        if !rowWidened { workspace.forget() }
+        workspace.prepareGradient(n)
         // `gradient += Float(row)` (or `= 0 + Float(row)`), the row cleared, and the NaN/±∞
         // check, in one vectorized pass (`RowNarrowing`; the former Swift loop's running
         // `check += v * 0` was a sequential FP chain, ≈ 1 µs per query at N = 1000) — or, for
         // V-PG's single weighted rollout, written straight into the Float row (`narrowed`).
         let target = n > 0 ? RowNarrowing(row: gradient.baseAddress!, overwrite: overwrite) : nil
         var narrowed: Bool? = nil
-        var stats = accumulate(rollouts: rollouts, scores: workspace.row, query: query, runningBaseline: runningBaseline,
-                               scale: scale, into: &workspace.gradient, workspace: workspace, narrowingInto: target,
-                               narrowed: &narrowed)
+        let lsr = sampler.lsr
+        var stats = accumulate(rollouts: rollouts, scores: scores, widened: { workspace.widenedRow(scores) },
+                               range: { workspace.range(scores) },
+                               lateStage: { lsr.probabilities(candidates: $0, query: query) },
+                               runningBaseline: runningBaseline, scale: scale, into: &workspace.gradient,
+                               workspace: workspace, narrowingInto: target, narrowed: &narrowed)
         var nonFinite = narrowed ?? false
         if narrowed == nil, let target {
             nonFinite = workspace.gradient.withUnsafeMutableBufferPointer { target.narrow($0) }
@@ -210,13 +287,20 @@ public struct PolicyGradientEstimator: Sendable {
         into gradient: inout [Double]
     ) -> EstimateStats {
         var narrowed: Bool? = nil
-        return accumulate(rollouts: rollouts, scores: s, query: query, runningBaseline: runningBaseline, scale: scale,
-                          into: &gradient, workspace: nil, narrowed: &narrowed)
+        return s.withUnsafeBufferPointer { sb in
+            accumulate(rollouts: rollouts, scores: sb, widened: { s }, range: { nil },
+                       lateStage: { sampler.lsr.probabilities(candidates: $0, query: query) },
+                       runningBaseline: runningBaseline, scale: scale, into: &gradient, workspace: nil, narrowed: &narrowed)
+        }
     }
 
-    /// The `[Double]` form with the Float-row caller's `workspace` (`s` is its widened row, so
-    /// `workspace.rowRange` is the range of `s`): the threshold CA-PG case then runs
-    /// allocation-free (`ThresholdInclusion.accumulateGradients`), bitwise as without it.
+    /// The estimate for either row type (`ScoreElement`): V-PG and threshold CA-PG read `s`
+    /// itself (a Float row bitwise as its widened copy); the other estimators take the Double
+    /// row from `widened` (the `[Double]` caller's own array, or the Float row widened once
+    /// into the workspace). `range` is the row's `(max, min)` when the caller has it or
+    /// measures it cheaply (nil: the threshold solve scans `s`). With the Float-row caller's
+    /// `workspace` the threshold CA-PG case runs allocation-free
+    /// (`ThresholdInclusion.accumulateGradients`), bitwise as without it.
     ///
     /// With `narrowingInto`, a case that can round its finished row into that Float row in
     /// its own last pass (when the row is overwritten: V-PG with one weighted rollout, and
@@ -224,8 +308,14 @@ public struct PolicyGradientEstimator: Sendable {
     /// leaves `gradient` cleared and sets `narrowed` to
     /// whether a narrowed value was NaN or ±∞; `narrowed` stays nil when the caller must
     /// narrow `gradient` itself.
-    func accumulate<Q: RankingQuery>(
-        rollouts: [Rollout], scores s: [Double], query: Q, runningBaseline: Double, scale: Double,
+    ///
+    /// Generic over the row type only (the query enters through `lateStage`, the LSR's
+    /// distribution over a candidate list, which only `distill` uses), so the entry points,
+    /// which name the row type, run a specialization of it and of the passes it calls.
+    func accumulate<S: ScoreElement>(
+        rollouts: [Rollout], scores s: UnsafeBufferPointer<S>, widened: () -> [Double],
+        range rowRange: () -> (top: Double, bottom: Double)?, lateStage: ([Int]) -> [Double], runningBaseline: Double,
+        scale: Double,
         into gradient: inout [Double], workspace: EstimatorWorkspace?, narrowingInto target: RowNarrowing? = nil,
         narrowed: inout Bool?
     ) -> EstimateStats {
@@ -259,11 +349,18 @@ public struct PolicyGradientEstimator: Sendable {
                         restWeights: UnsafeMutableBufferPointer(start: scratch.weights, count: s.count), into: &gradient,
                         narrowingInto: direct, narrowed: &narrowed)
                 } else {
-                    PlackettLuce.accumulateLogProbabilityGradient(
-                        scores: s, prefix: r.candidates, scale: perSample * adv, into: &gradient)
+                    // What the public `[Double]` form does: rest weights allocated per rollout.
+                    var w = [Double](repeating: 0, count: s.count)
+                    var unused: Bool? = nil
+                    w.withUnsafeMutableBufferPointer {
+                        _ = PlackettLuce.accumulateLogProbabilityGradient(
+                            scores: s, prefix: r.candidates, scale: perSample * adv, restWeights: $0, into: &gradient,
+                            narrowed: &unused)
+                    }
                 }
             }
         case .vpgSwr:
+            let s = widened()
             var pi: [Double]? = nil
             for r in rollouts {
                 let adv = advantage(r)
@@ -275,6 +372,7 @@ public struct PolicyGradientEstimator: Sendable {
                     of: draws, softmax: pi!, scale: perSample * adv, into: &gradient)
             }
         case .top1:
+            let s = widened()
             var pi: [Double]? = nil
             for r in rollouts where r.reward != 0 {
                 if pi == nil { pi = StableMath.softmax(s) }
@@ -284,8 +382,8 @@ public struct PolicyGradientEstimator: Sendable {
         case .capg where inclusion == .threshold:
             // One threshold solve for all M rollouts (it depends on the scores only), started
             // from the first rollout's K-th arrival time.
-            let range = workspace?.rowRange
-            let top = range?.top ?? StableMath.maximum(s)
+            let range = rowRange()
+            let top = range?.top ?? S.maximum(s)
             var hint: Double? = nil
             if let vK = rollouts.first(where: { $0.kthPerturbedScore != nil })?.kthPerturbedScore {
                 hint = Foundation.exp(-(vK - top))
@@ -302,27 +400,28 @@ public struct PolicyGradientEstimator: Sendable {
                 if count == 0 { return }
                 // With a narrowing target the Double row is zero here (the workspace's rows are
                 // left cleared), so the solve may narrow its finished row itself.
-                narrowed = s.withUnsafeBufferPointer { sb in
-                    gradient.withUnsafeMutableBufferPointer { gb in
-                        ThresholdInclusion().accumulateGradients(
-                            of: UnsafeBufferPointer(rebasing: chosen[0..<count]), scores: sb, scoreRange: range, k: sampler.k,
-                            thresholdHint: hint, scratch: scratch, into: gb, narrowingInto: target)
-                    }
+                narrowed = gradient.withUnsafeMutableBufferPointer { gb in
+                    ThresholdInclusion().gradients(
+                        of: UnsafeBufferPointer(rebasing: chosen[0..<count]), scores: s, scoreRange: range, k: sampler.k,
+                        thresholdHint: hint, scratch: scratch, into: gb, narrowingInto: target)
                 }
             }
         case .capg:
+            let s = widened()
             let model = inclusion.makeModel()
             for r in rollouts where r.reward != 0 {
                 _ = model.accumulateLogProbabilityGradient(
                     of: r.chosen, scores: s, k: sampler.k, scale: perSample * r.reward, into: &gradient)
             }
         case .distill:
+            let s = widened()
             for r in rollouts {
-                let target = sampler.lsr.probabilities(candidates: r.candidates, query: query)
+                let target = lateStage(r.candidates)
                 Distillation.accumulate(scores: s, candidates: r.candidates, target: target,
                                         scale: perSample, into: &gradient)
             }
         case .topk:
+            let s = widened()
             var pi: [Double]? = nil
             for r in rollouts where r.reward != 0 {
                 if pi == nil { pi = StableMath.softmax(s) }

@@ -38,6 +38,16 @@ public struct RolloutSampler: Sendable {
         return finish(candidates: sigma, kthKey: kth, query: query, seed: seed, step: step, queryID: queryID, sample: sample)
     }
 
+    /// `sample` on a Float score row read in place (`GumbelTopK.sampleWithKey` on the Float
+    /// row): bitwise the rollout of `sample` on the widened row, without the widening.
+    public func sample<Q: RankingQuery>(
+        scores: UnsafeBufferPointer<Float>, query: Q, seed: UInt64, step: Int, queryID: Int, sample: Int
+    ) -> Rollout {
+        var noise = Self.candidateStream(seed: seed, step: step, queryID: queryID, sample: sample)
+        let (sigma, kth) = GumbelTopK.sampleWithKey(scores: scores, k: k, stream: &noise)
+        return finish(candidates: sigma, kthKey: kth, query: query, seed: seed, step: step, queryID: queryID, sample: sample)
+    }
+
     /// One rollout whose candidates are K i.i.d. draws from softmax(s) (with replacement;
     /// `SoftmaxWithReplacement`): S is the set of distinct draws, in first-draw order, and
     /// the LSR picks from S as usual. The draws use the same candidate-sampling stream as

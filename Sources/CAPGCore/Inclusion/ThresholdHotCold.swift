@@ -61,8 +61,26 @@ public struct ThresholdHotCold: Sendable {
                                 weights w: UnsafeMutablePointer<Double>, hot: UnsafeMutablePointer<Int32>)
         -> (split: ThresholdHotCold, sumWeights: Double)
     {
+        exps(x, shift: shift, count: n, bound: bound, weights: w, hot: hot)
+    }
+
+    /// `withExps` of a Float row read in place (`capg_threshold_exp_split_f32`): bitwise
+    /// what `withExps` gives on the widened row, reading 4 bytes per item instead of 8.
+    public static func withExps(_ x: UnsafePointer<Float>, shift: Double, count n: Int, bound: Double,
+                                weights w: UnsafeMutablePointer<Double>, hot: UnsafeMutablePointer<Int32>)
+        -> (split: ThresholdHotCold, sumWeights: Double)
+    {
+        exps(x, shift: shift, count: n, bound: bound, weights: w, hot: hot)
+    }
+
+    /// `withExps` for either element type (`ScoreElement`).
+    @inline(__always)
+    static func exps<S: ScoreElement>(_ x: UnsafePointer<S>, shift: Double, count n: Int, bound: Double,
+                                      weights w: UnsafeMutablePointer<Double>, hot: UnsafeMutablePointer<Int32>)
+        -> (split: ThresholdHotCold, sumWeights: Double)
+    {
         var result = capg_threshold_split_result()
-        capg_threshold_exp_split(x, shift, w, n, Self.coldCut / bound, hot, &result)
+        S.thresholdExpSplit(x, shift: shift, weights: w, count: n, cut: Self.coldCut / bound, hot: hot, result: &result)
         return (ThresholdHotCold(bound: bound, result), result.sum)
     }
 

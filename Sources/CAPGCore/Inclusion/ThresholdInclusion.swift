@@ -179,6 +179,30 @@ public struct ThresholdInclusion: InclusionModel {
         scoreRange: (top: Double, bottom: Double)?, k: Int, thresholdHint: Double?, scratch: ThresholdScratch,
         into gradient: UnsafeMutableBufferPointer<Double>, narrowingInto target: RowNarrowing? = nil
     ) -> Bool? {
+        gradients(of: items, scores: scores, scoreRange: scoreRange, k: k, thresholdHint: thresholdHint, scratch: scratch,
+                  into: gradient, narrowingInto: target)
+    }
+
+    /// `accumulateGradients` of a Float score row read in place (the estimator's Float-row
+    /// entry points): bitwise what the Double form gives on the widened row (the one pass
+    /// that reads the scores, the fused exp + split, has a float kernel; `scoreRange` is
+    /// the same either way), without the widened copy. Same cost, 4 bytes read per item.
+    @discardableResult
+    public func accumulateGradients(
+        of items: UnsafeBufferPointer<(item: Int, scale: Double)>, scores: UnsafeBufferPointer<Float>,
+        scoreRange: (top: Double, bottom: Double)?, k: Int, thresholdHint: Double?, scratch: ThresholdScratch,
+        into gradient: UnsafeMutableBufferPointer<Double>, narrowingInto target: RowNarrowing? = nil
+    ) -> Bool? {
+        gradients(of: items, scores: scores, scoreRange: scoreRange, k: k, thresholdHint: thresholdHint, scratch: scratch,
+                  into: gradient, narrowingInto: target)
+    }
+
+    /// `accumulateGradients` for either element type (`ScoreElement`).
+    func gradients<S: ScoreElement>(
+        of items: UnsafeBufferPointer<(item: Int, scale: Double)>, scores: UnsafeBufferPointer<S>,
+        scoreRange: (top: Double, bottom: Double)?, k: Int, thresholdHint: Double?, scratch: ThresholdScratch,
+        into gradient: UnsafeMutableBufferPointer<Double>, narrowingInto target: RowNarrowing? = nil
+    ) -> Bool? {
         precondition(k >= 1, "k must be at least 1 (got \(k))")
         precondition(gradient.count == scores.count, "gradient has \(gradient.count) entries, scores \(scores.count)")
         for (item, _) in items {
@@ -190,8 +214,8 @@ public struct ThresholdInclusion: InclusionModel {
                               logP: nil, into: gradient, narrowingInto: target?.overwrite == true ? target : nil,
                               narrowed: &narrowed) { return narrowed }
         var g = Array(gradient)
-        _ = accumulateLogProbabilityGradients(of: Array(items), scores: Array(scores), k: k, thresholdHint: thresholdHint,
-                                              into: &g)
+        _ = accumulateLogProbabilityGradients(of: Array(items), scores: scores.map { $0.double }, k: k,
+                                              thresholdHint: thresholdHint, into: &g)
         _ = gradient.update(fromContentsOf: g)
         return nil
     }
@@ -220,8 +244,8 @@ public struct ThresholdInclusion: InclusionModel {
     ///
     /// With a good hint (the K-th arrival time) Newton needs ≈ 3–4 iterations, so the cost
     /// is ≈ one exp and ~20 flops per item instead of one exp per item per iteration.
-    static func fastGradients(
-        of items: UnsafeBufferPointer<(item: Int, scale: Double)>, scores: UnsafeBufferPointer<Double>,
+    static func fastGradients<S: ScoreElement>(
+        of items: UnsafeBufferPointer<(item: Int, scale: Double)>, scores: UnsafeBufferPointer<S>,
         range: (top: Double, bottom: Double)?, k: Int, hint: Double?, scratch: ThresholdScratch,
         logP: UnsafeMutablePointer<Double>?, into gradient: UnsafeMutableBufferPointer<Double>,
         narrowingInto target: RowNarrowing? = nil, narrowed: inout Bool?, allowsCertainExit: Bool = true
@@ -231,7 +255,8 @@ public struct ThresholdInclusion: InclusionModel {
         if let range {
             (top, bottom) = range
         } else {
-            for v in scores {
+            for e in scores {
+                let v = e.double
                 top = v > top ? v : top
                 bottom = v < bottom ? v : bottom
             }
@@ -250,14 +275,15 @@ public struct ThresholdInclusion: InclusionModel {
         if let hint, hint.isFinite, hint > 0 {
             // w_i = e^{s_i − max s} and the split for t ≤ 1.5·hint in one pass; the start is
             // max(hint, K/Σw), so the split is redone only when K/Σw ≥ hint.
-            let fused = ThresholdHotCold.withExps(scores.baseAddress!, shift: -top, count: n,
-                                                  bound: ThresholdHotCold.splitFactor * hint, weights: w, hot: hotBuffer)
+            let fused = ThresholdHotCold.exps(scores.baseAddress!, shift: -top, count: n,
+                                              bound: ThresholdHotCold.splitFactor * hint, weights: w, hot: hotBuffer)
             tLow = kd / fused.sumWeights
             hotCold = fused.split
             tStart = hint > tLow ? hint : tLow
             if !(hint > tLow) { hotCold = split(tStart) }
         } else {
-            let sumW = VectorExp.exp(scores, shift: -top, into: UnsafeMutableBufferPointer(start: w, count: n))
+            // n > k ≥ 1 here, so the row has a base address (`VectorExp.exp`'s kernel, either type).
+            let sumW = S.expShifted(scores.baseAddress!, shift: -top, into: w, count: n)
             tLow = kd / sumW
             tStart = tLow
             hotCold = split(tStart)

@@ -55,6 +55,25 @@ public enum GumbelTopK {
     public static func sampleWithKey(scores s: [Double], k: Int, stream: inout RandomStream)
         -> (items: [Int], kthKey: Double)
     {
+        s.withUnsafeBufferPointer { drawWithKey(scores: $0, k: k, stream: &stream) }
+    }
+
+    /// `sampleWithKey` on a Float score row, read in place (the trainer's rows of the B×N
+    /// score matrix): bitwise the result, and the stream advance, of the `[Double]` form on
+    /// the widened row (the same scan, generic over the element; each score is widened
+    /// where it is read, exactly, and the candidate kernel has a float variant). Saves the
+    /// O(N) widening pass and reads 4 bytes per item instead of 8. Cost as `sampleWithKey`.
+    public static func sampleWithKey(scores s: UnsafeBufferPointer<Float>, k: Int, stream: inout RandomStream)
+        -> (items: [Int], kthKey: Double)
+    {
+        drawWithKey(scores: s, k: k, stream: &stream)
+    }
+
+    /// `sampleWithKey` for either element type (specialized for both).
+    @inline(__always)
+    static func drawWithKey<S: ScoreElement>(scores s: UnsafeBufferPointer<S>, k: Int, stream: inout RandomStream)
+        -> (items: [Int], kthKey: Double)
+    {
         select(scores: s, k: k, stream: &stream) { heap in
             let kth = heap.minimumKey
             return (heap.drainDescending(), kth)
@@ -69,15 +88,16 @@ public enum GumbelTopK {
     public static func sampleWithPerturbedKeys(scores s: [Double], k: Int, stream: inout RandomStream)
         -> [(item: Int, key: Double)]
     {
-        select(scores: s, k: k, stream: &stream) { heap in heap.sortedEntries() } ?? []
+        s.withUnsafeBufferPointer { sb in select(scores: sb, k: k, stream: &stream) { heap in heap.sortedEntries() } } ?? []
     }
 
     /// The selection shared by `sampleWithKey` and `sampleWithPerturbedKeys`: `body` of the
     /// heap of the `min(k, N)` best perturbed scores, or nil (stream untouched) when that is
     /// 0. The heap lives in a stack buffer for the call (`body` may drain it), so a rollout
-    /// allocates only what `body` returns.
-    static func select<R>(scores s: [Double], k: Int, stream: inout RandomStream,
-                          _ body: (inout UnsafeTopKHeap) -> R) -> R? {
+    /// allocates only what `body` returns. Generic over the row's element type (see
+    /// `ScoreElement`): a Float row gives bitwise what its widened Double row gives.
+    static func select<S: ScoreElement, R>(scores s: UnsafeBufferPointer<S>, k: Int, stream: inout RandomStream,
+                                           _ body: (inout UnsafeTopKHeap) -> R) -> R? {
         let n = s.count
         let kk = Swift.min(k, n)
         precondition(kk >= 0)
@@ -90,26 +110,26 @@ public enum GumbelTopK {
     }
 
     /// The scan of `select` into an empty `heap` of capacity `min(k, N)` ≥ 1.
-    private static func scan(scores s: [Double], heap: inout UnsafeTopKHeap, stream: inout RandomStream) {
+    private static func scan<S: ScoreElement>(scores s: UnsafeBufferPointer<S>, heap: inout UnsafeTopKHeap,
+                                              stream: inout RandomStream) {
         let n = s.count
         let kk = heap.capacity
         if stream.wordPosition % 4 != 0 {
             for i in 0..<kk {
-                heap.offer(key: s[i] + stream.gumbel(), item: i)
+                heap.offer(key: s[i].double + stream.gumbel(), item: i)
             }
             let inverseStep = 1 / gridStep
             rejectionTable.withUnsafeBufferPointer { table in
-                s.withUnsafeBufferPointer { sb in
-                    for i in kk..<n {
-                        let u = stream.uniform()
-                        let delta = heap.minimumKey - sb[i]
-                        if delta > 0 {
-                            let m = delta * inverseStep
-                            let bound = m >= Double(gridSize) ? table[gridSize] : table[Int(m)]
-                            if u <= bound { continue }
-                        }
-                        heap.offer(key: sb[i] - Foundation.log(-Foundation.log(u)), item: i)
+                for i in kk..<n {
+                    let u = stream.uniform()
+                    let si = s[i].double
+                    let delta = heap.minimumKey - si
+                    if delta > 0 {
+                        let m = delta * inverseStep
+                        let bound = m >= Double(gridSize) ? table[gridSize] : table[Int(m)]
+                        if u <= bound { continue }
                     }
+                    heap.offer(key: si - Foundation.log(-Foundation.log(u)), item: i)
                 }
             }
             return
@@ -125,7 +145,8 @@ public enum GumbelTopK {
         withUnsafeTemporaryAllocation(of: UInt32.self, capacity: 2 * chunk) { words in
             withUnsafeTemporaryAllocation(of: UInt64.self, capacity: chunk / 64) { mask in
                 rejectionTable.withUnsafeBufferPointer { table in
-                    s.withUnsafeBufferPointer { sb in
+                    do {
+                        let sb = s
                         let inverseStep = 1 / gridStep
                         let last = table[gridSize]
                         var kappa = -Double.infinity
@@ -139,7 +160,7 @@ public enum GumbelTopK {
                             // The first K items enter unconditionally.
                             while j < count && start + j < kk {
                                 let u = uniform(words, j)
-                                heap.offer(key: sb[start + j] + -Foundation.log(-Foundation.log(u)), item: start + j)
+                                heap.offer(key: sb[start + j].double + -Foundation.log(-Foundation.log(u)), item: start + j)
                                 j += 1
                             }
                             if start + j >= kk { kappa = heap.minimumKey }
@@ -155,8 +176,9 @@ public enum GumbelTopK {
                                 let first = j, callKappa = kappa
                                 let piece = Swift.min(count - first, Self.pieceSize(seen: start + first, chunk: chunk))
                                 j = first + piece
-                                _ = capg_gumbel_candidates(words.baseAddress! + 2 * first, sb.baseAddress! + start + first,
-                                                           piece, kappa, mask.baseAddress!)
+                                _ = S.gumbelCandidates(words: words.baseAddress! + 2 * first,
+                                                       scores: sb.baseAddress! + start + first, count: piece,
+                                                       kappa: kappa, mask: mask.baseAddress!)
                                 for w in 0..<((piece + 63) / 64) {
                                     var bits = mask[w]
                                     while bits != 0 {
@@ -164,13 +186,14 @@ public enum GumbelTopK {
                                         bits &= bits - 1
                                         let i = start + jj
                                         let u = uniform(words, jj)
-                                        let delta = kappa - sb[i]
+                                        let si = sb[i].double
+                                        let delta = kappa - si
                                         if delta > 0 {
                                             let m = delta * inverseStep
                                             let bound = m >= Double(gridSize) ? last : table[Int(m)]
                                             if u <= bound { continue }
                                         }
-                                        heap.offer(key: sb[i] - Foundation.log(-Foundation.log(u)), item: i)
+                                        heap.offer(key: si - Foundation.log(-Foundation.log(u)), item: i)
                                         kappa = heap.minimumKey
                                         if kappa < callKappa {
                                             j = jj + 1

@@ -14,32 +14,35 @@ public enum PlackettLuce {
     @usableFromInline
     static func logNormalizers(_ s: [Double], prefix: [Int]) -> [Double] {
         var rest = [Double](repeating: 0, count: s.count)
-        return rest.withUnsafeMutableBufferPointer { logNormalizers(s, prefix: prefix, restWeights: $0).z }
+        return s.withUnsafeBufferPointer { sb in
+            rest.withUnsafeMutableBufferPointer { logNormalizers(sb, prefix: prefix, restWeights: $0).z }
+        }
     }
 
     /// `log Z_1 … log Z_K`, and `restWeights[j] = e^{s_j − m}` for j ∉ σ (0 for j ∈ σ) with
     /// `m = max_{j∉σ} s_j` (returned), which the gradient reuses: one vectorized exp pass over
-    /// N in all. `restWeights.count` = N. O(N + K log K).
-    @usableFromInline
-    static func logNormalizers(_ s: [Double], prefix: [Int], restWeights w: UnsafeMutableBufferPointer<Double>)
+    /// N in all. `restWeights.count` = N. Generic over the row's element type (`ScoreElement`:
+    /// a Float row gives bitwise what its widened Double row gives). O(N + K log K).
+    static func logNormalizers<S: ScoreElement>(_ s: UnsafeBufferPointer<S>, prefix: [Int],
+                                                restWeights w: UnsafeMutableBufferPointer<Double>)
         -> (z: [Double], restShift: Double)
     {
         let n = s.count
+        precondition(w.count >= n, "rest weights have \(w.count) entries, scores \(n)")
         var inPrefix = prefix.sorted()
         // log Σ_{j∉σ} e^{s_j} with its own shift (it may be far below max s).
         // The maximum of each run of items between consecutive prefix items, vectorized.
         var m = -Double.infinity
-        s.withUnsafeBufferPointer { sb in
-            var from = 0
-            for cut in inPrefix + [n] where cut >= from {
-                let runMax = StableMath.maximum(UnsafeBufferPointer(rebasing: sb[from..<cut]))
-                if runMax > m { m = runMax }
-                from = cut + 1
-            }
+        var from = 0
+        for cut in inPrefix + [n] where cut >= from {
+            let runMax = S.maximum(UnsafeBufferPointer(rebasing: s[from..<cut]))
+            if runMax > m { m = runMax }
+            from = cut + 1
         }
         var logRest = -Double.infinity
         if m > -Double.infinity {
-            s.withUnsafeBufferPointer { _ = VectorExp.exp($0, shift: -m, into: w) }
+            // m is finite only when n > 0, so the row has a base address.
+            _ = S.expShifted(s.baseAddress!, shift: -m, into: w.baseAddress!, count: n)
             for item in prefix { w[item] = 0 }
             // Summed after zeroing σ (never total − Σ_σ, which cancels when σ holds the mass).
             var acc = (0.0, 0.0, 0.0, 0.0)
@@ -52,7 +55,7 @@ public enum PlackettLuce {
             w.update(repeating: 0)
         }
         inPrefix = []
-        return (logNormalizers(prefixScores: prefix.map { s[$0] }, logRest: logRest), m)
+        return (logNormalizers(prefixScores: prefix.map { s[$0].double }, logRest: logRest), m)
     }
 
     /// `log Z_1 … log Z_K` from the prefix's own scores `s_{σ_1} … s_{σ_K}` and the tail
@@ -111,9 +114,11 @@ public enum PlackettLuce {
         if prefix.isEmpty { return 0 }
         var w = [Double](repeating: 0, count: s.count)
         var narrowed: Bool? = nil
-        return w.withUnsafeMutableBufferPointer {
-            accumulateLogProbabilityGradient(scores: s, prefix: prefix, scale: scale, restWeights: $0, into: &gradient,
-                                             narrowed: &narrowed)
+        return s.withUnsafeBufferPointer { sb in
+            w.withUnsafeMutableBufferPointer {
+                accumulateLogProbabilityGradient(scores: sb, prefix: prefix, scale: scale, restWeights: $0,
+                                                 into: &gradient, narrowed: &narrowed)
+            }
         }
     }
 
@@ -128,9 +133,12 @@ public enum PlackettLuce {
     /// sign; the step stops on any NaN), without the
     /// two passes over the Double row; `narrowed` is then whether a value was NaN or ±∞
     /// (`gradient` stays zero). It stays nil when the row went into `gradient` as usual.
+    ///
+    /// Generic over the row's element type (`ScoreElement`): the estimator's Float-row entry
+    /// points pass the Float score row itself, bitwise as its widened Double row.
     @discardableResult
-    static func accumulateLogProbabilityGradient(
-        scores s: [Double], prefix: [Int], scale: Double, restWeights w: UnsafeMutableBufferPointer<Double>,
+    static func accumulateLogProbabilityGradient<S: ScoreElement>(
+        scores s: UnsafeBufferPointer<S>, prefix: [Int], scale: Double, restWeights w: UnsafeMutableBufferPointer<Double>,
         into gradient: inout [Double], narrowingInto target: RowNarrowing? = nil, narrowed: inout Bool?
     ) -> Double {
         precondition(gradient.count == s.count, "gradient has \(gradient.count) entries, scores \(s.count)")
@@ -141,7 +149,7 @@ public enum PlackettLuce {
         // r[k] = Σ_{m≤k} exp(log Z_k − log Z_m), so that e^{s_j} H_k = e^{s_j − log Z_k} r[k].
         let r = cumulativeRatios(logNormalizers: z)
         var lp = 0.0
-        for i in 0..<k { lp += s[prefix[i]] - z[i] }
+        for i in 0..<k { lp += s[prefix[i]].double - z[i] }
         let zK = z[k - 1], rK = r[k - 1]
         if let target, target.overwrite, m > -Double.infinity {
             let c = scale * rK * Foundation.exp(m - zK)
@@ -149,7 +157,7 @@ public enum PlackettLuce {
             for (i, item) in prefix.enumerated() {
                 // As below on a zeroed row: (0 − c·w_σ) with w_σ = 0, plus σ's own term.
                 var v = 0.0 - c * w[item]
-                v += scale * (1 - Foundation.exp(s[item] - z[i]) * r[i])
+                v += scale * (1 - Foundation.exp(s[item].double - z[i]) * r[i])
                 let f = Float(v)
                 target.row[item] = f + 0
                 if !f.isFinite { nonFinite = true }
@@ -166,7 +174,7 @@ public enum PlackettLuce {
             }
             // Item σ_i: s ≤ log Z_i, again no overflow.
             for (i, item) in prefix.enumerated() {
-                g[item] += scale * (1 - Foundation.exp(s[item] - z[i]) * r[i])
+                g[item] += scale * (1 - Foundation.exp(s[item].double - z[i]) * r[i])
             }
         }
         return lp

@@ -14,7 +14,10 @@ import Glibc
 /// - **Phases**: the same step re-enacted from the same public pieces with a timer per
 ///   phase, through the entry points the step's query loop calls (on one thread): scoring
 ///   (forward GEMMs, bias in the GEMM), convert (`EstimatorWorkspace.widen`: the Float
-///   score row to Double, with its max and min), sampling (Gumbel-top-K + LSR + reward:
+///   score row to Double, with its max and min, for the estimators that still need it; 0
+///   for V-PG and threshold CA-PG, which read the Float row in place: their sampler pays
+///   the first read of the row, and threshold CA-PG's Float range pass runs inside the
+///   estimate, as in the step), sampling (Gumbel-top-K + LSR + reward:
 ///   `PolicyGradientEstimator.rollouts`), estimator (`accumulate(rollouts:…workspace:)`,
 ///   including the Double row added into the Float gradient row), backward (the GEMMs of `TwoTowerESR.backward`),
 ///   allreduce (gradient + metric sums) and optimizer (one `ascend`). Each phase is the
@@ -232,22 +235,31 @@ public struct StepBenchmark: Sendable {
         _ = lap()
         // What the step's `rollouts(scores: UnsafeBufferPointer<Float>, …, workspace:)` and
         // `accumulate(rollouts:…, workspace:, rowWidened: true, overwrite: true)` do (one thread), with a
-        // timer between widening, sampling and the estimate (which includes adding the
-        // Double row into the Float gradient).
+        // timer between converting, sampling and the estimate (which includes adding the
+        // Double row into the Float gradient). Where the step reads the Float row in place
+        // there is nothing to convert, and the estimate is told the workspace has not seen
+        // the row (`rowWidened: false`), so threshold CA-PG measures its range there, as in
+        // the step (only for a context with a rewarded rollout).
+        let inPlace = estimator.readsFloatRowInPlace
         for (qi, q) in batch.queries.enumerated() {
             let range = batch.range(qi)
-            batch.scores.withUnsafeBufferPointer { sb in workspace.widen(UnsafeBufferPointer(rebasing: sb[range])) }
-            ph.convert += lap()
-            let rollouts = estimator.rollouts(scores: workspace.row, query: q, seed: cfg.seed, step: trainer.step,
-                                              queryID: ids[qi])
-            ph.sampling += lap()
+            let rollouts = batch.scores.withUnsafeBufferPointer { sb -> [Rollout] in
+                let row = UnsafeBufferPointer(rebasing: sb[range])
+                if !inPlace { workspace.widen(row) }
+                ph.convert += lap()
+                defer { ph.sampling += lap() }
+                return inPlace
+                    ? estimator.rollouts(scores: row, query: q, seed: cfg.seed, step: trainer.step, queryID: ids[qi])
+                    : estimator.rollouts(scores: workspace.row, query: q, seed: cfg.seed, step: trainer.step,
+                                         queryID: ids[qi])
+            }
             rewardSum += rollouts.reduce(0) { $0 + $1.reward }; sampleCount += Double(rollouts.count)
             batch.scores.withUnsafeBufferPointer { sb in
                 g.withUnsafeMutableBufferPointer { gb in
                     _ = estimator.accumulate(rollouts: rollouts, scores: UnsafeBufferPointer(rebasing: sb[range]), query: q,
                                              runningBaseline: trainer.runningBaseline, scale: scale,
                                              into: UnsafeMutableBufferPointer(rebasing: gb[range]), workspace: workspace,
-                                             rowWidened: true, overwrite: true)
+                                             rowWidened: !inPlace, overwrite: true)
                 }
             }
             ph.estimator += lap()

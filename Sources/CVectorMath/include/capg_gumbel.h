@@ -44,4 +44,15 @@ size_t capg_gumbel_candidates(const uint32_t *words, const double *scores, size_
 size_t capg_gumbel_candidates_generic(const uint32_t *words, const double *scores, size_t count, double kappa,
                                       uint64_t *mask);
 
+/// `capg_gumbel_candidates` on a float score row: every score is used as the double it
+/// widens to (exactly, in registers: four `vcvtps2pd` per block of 16 in the AVX2 variant),
+/// so the mask and the count are bitwise those of the double kernel on the widened row; the
+/// row is read at 4 bytes per item and needs no widened copy.
+size_t capg_gumbel_candidates_f32(const uint32_t *words, const float *scores, size_t count, double kappa,
+                                  uint64_t *mask);
+
+/// The generic variant of `capg_gumbel_candidates_f32` (for tests).
+size_t capg_gumbel_candidates_f32_generic(const uint32_t *words, const float *scores, size_t count, double kappa,
+                                          uint64_t *mask);
+
 #endif

@@ -15,8 +15,14 @@ double capg_sum_squares_f32(const float *x, size_t n);
 /// it; only the sign of a zero maximum may differ). Cost: one pass, 4 items per AVX2 step.
 double capg_max_f64(const double *x, size_t n);
 
+/// `capg_max_f64` of a float row, as a double: the same lanes in the same order on the
+/// items widened in registers, so bitwise `capg_max_f64` of the widened row (zero sign
+/// included), without the widened copy. Cost: one pass, 4 items per AVX2 step.
+double capg_max_f32(const float *x, size_t n);
+
 /// The generic variants (for tests).
 double capg_sum_squares_f32_generic(const float *x, size_t n);
 double capg_max_f64_generic(const double *x, size_t n);
+double capg_max_f32_generic(const float *x, size_t n);
 
 #endif

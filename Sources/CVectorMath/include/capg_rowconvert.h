@@ -8,6 +8,14 @@
 /// available). O(n).
 void capg_widen_minmax(const float *x, double *out, size_t n, float *top, float *bottom);
 
+/// `capg_widen_minmax` without the Double row: *top / *bottom the largest / smallest x[i]
+/// (NaNs never taken; ±∞ from an empty or all-NaN row), by the same loop, so bitwise the
+/// same values. For callers that read the float row directly. O(n), 4 bytes read per item.
+void capg_minmax_f32(const float *x, size_t n, float *top, float *bottom);
+
+/// The generic (non-AVX2) variant of `capg_minmax_f32`, for tests.
+void capg_minmax_f32_generic(const float *x, size_t n, float *top, float *bottom);
+
 /// y[i] += (float)g[i] and g[i] = 0 for i < n (the estimator's Double row added to the Float
 /// gradient row); returns 1 when some (float)g[i] is NaN or ±∞, else 0. Vectorized. O(n).
 int capg_narrow_add_clear(double *g, float *y, size_t n);

@@ -35,6 +35,12 @@ void capg_threshold_split(const double *w, size_t n, double cut, int32_t *hot, c
 void capg_threshold_exp_split(const double *x, double shift, double *w, size_t n, double cut, int32_t *hot,
                               capg_threshold_split_result *out);
 
+/// `capg_threshold_exp_split` on a float row: w[i] = exp((double)x[i] + shift) and the split,
+/// bitwise what the double form gives on the widened row (`capg_exp_shifted_f32`), reading
+/// 4 bytes per item instead of 8 and needing no widened copy of the row.
+void capg_threshold_exp_split_f32(const float *x, double shift, double *w, size_t n, double cut, int32_t *hot,
+                                  capg_threshold_split_result *out);
+
 /// g[j] −= c · w_j · e^{−w_j t} for the cold items (w_j ≤ cut) with e^{−x} by the degree-8
 /// Taylor polynomial of `ThresholdHotCold.coldExpNeg` (Horner, no fused multiply-adds, so
 /// bitwise the Swift scalar form); hot items (w_j > cut) are left for the caller.

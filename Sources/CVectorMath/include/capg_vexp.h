@@ -17,6 +17,17 @@
 /// Cost: ~30 flops per element; ~4 elements per AVX2 instruction stream.
 double capg_exp_shifted(const double *x, double shift, double *out, size_t n);
 
+/// `capg_exp_shifted` on a float row: out[i] = exp((double)x[i] + shift) and their sum,
+/// bitwise what `capg_exp_shifted` gives on the widened row (the same loop; the widening
+/// is exact and happens in registers), without an N-double copy of x. Same cost per
+/// element, half the bytes read.
+double capg_exp_shifted_f32(const float *x, double shift, double *out, size_t n);
+
+/// The generic (non-AVX2) variants, for tests that compare float and double input on
+/// every code path.
+double capg_exp_shifted_generic(const double *x, double shift, double *out, size_t n);
+double capg_exp_shifted_f32_generic(const float *x, double shift, double *out, size_t n);
+
 /// Non-zero when the AVX2+FMA variant is in use on this CPU (for the benchmark's report).
 int capg_vexp_uses_avx2(void);
 

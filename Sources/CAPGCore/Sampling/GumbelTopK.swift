@@ -145,65 +145,62 @@ public enum GumbelTopK {
         withUnsafeTemporaryAllocation(of: UInt32.self, capacity: 2 * chunk) { words in
             withUnsafeTemporaryAllocation(of: UInt64.self, capacity: chunk / 64) { mask in
                 rejectionTable.withUnsafeBufferPointer { table in
-                    do {
-                        let sb = s
-                        let inverseStep = 1 / gridStep
-                        let last = table[gridSize]
-                        var kappa = -Double.infinity
-                        var start = 0
-                        while start < n {
-                            let count = Swift.min(chunk, n - start)
-                            let wordCount = (2 * count + 3) & ~3
-                            PhiloxBatch.fill(UnsafeMutableBufferPointer(rebasing: words[0..<wordCount]), key: key,
-                                             firstBlock: firstBlock &+ UInt32(truncatingIfNeeded: start / 2))
-                            var j = 0
-                            // The first K items enter unconditionally.
-                            while j < count && start + j < kk {
-                                let u = uniform(words, j)
-                                heap.offer(key: sb[start + j].double + -Foundation.log(-Foundation.log(u)), item: start + j)
-                                j += 1
-                            }
-                            if start + j >= kk { kappa = heap.minimumKey }
-                            // The kernel clears only items the table test below would reject
-                            // at the κ of the call, so visiting the candidates alone changes no
-                            // decision while κ stays at or above it. κ only grows while the heap
-                            // order holds; NaN scores can break it, and if κ falls the rest of the
-                            // chunk is marked again at the new κ. (A NaN κ needs no new marks:
-                            // nothing enters a full heap whose minimum key is NaN.) The kernel
-                            // runs on pieces of `pieceSize` items, so κ is refreshed while it
-                            // still rises fast (see there).
-                            scan: while j < count {
-                                let first = j, callKappa = kappa
-                                let piece = Swift.min(count - first, Self.pieceSize(seen: start + first, chunk: chunk))
-                                j = first + piece
-                                _ = S.gumbelCandidates(words: words.baseAddress! + 2 * first,
-                                                       scores: sb.baseAddress! + start + first, count: piece,
-                                                       kappa: kappa, mask: mask.baseAddress!)
-                                for w in 0..<((piece + 63) / 64) {
-                                    var bits = mask[w]
-                                    while bits != 0 {
-                                        let jj = first + 64 * w + bits.trailingZeroBitCount
-                                        bits &= bits - 1
-                                        let i = start + jj
-                                        let u = uniform(words, jj)
-                                        let si = sb[i].double
-                                        let delta = kappa - si
-                                        if delta > 0 {
-                                            let m = delta * inverseStep
-                                            let bound = m >= Double(gridSize) ? last : table[Int(m)]
-                                            if u <= bound { continue }
-                                        }
-                                        heap.offer(key: si - Foundation.log(-Foundation.log(u)), item: i)
-                                        kappa = heap.minimumKey
-                                        if kappa < callKappa {
-                                            j = jj + 1
-                                            continue scan
-                                        }
+                    let inverseStep = 1 / gridStep
+                    let last = table[gridSize]
+                    var kappa = -Double.infinity
+                    var start = 0
+                    while start < n {
+                        let count = Swift.min(chunk, n - start)
+                        let wordCount = (2 * count + 3) & ~3
+                        PhiloxBatch.fill(UnsafeMutableBufferPointer(rebasing: words[0..<wordCount]), key: key,
+                                         firstBlock: firstBlock &+ UInt32(truncatingIfNeeded: start / 2))
+                        var j = 0
+                        // The first K items enter unconditionally.
+                        while j < count && start + j < kk {
+                            let u = uniform(words, j)
+                            heap.offer(key: s[start + j].double + -Foundation.log(-Foundation.log(u)), item: start + j)
+                            j += 1
+                        }
+                        if start + j >= kk { kappa = heap.minimumKey }
+                        // The kernel clears only items the table test below would reject
+                        // at the κ of the call, so visiting the candidates alone changes no
+                        // decision while κ stays at or above it. κ only grows while the heap
+                        // order holds; NaN scores can break it, and if κ falls the rest of the
+                        // chunk is marked again at the new κ. (A NaN κ needs no new marks:
+                        // nothing enters a full heap whose minimum key is NaN.) The kernel
+                        // runs on pieces of `pieceSize` items, so κ is refreshed while it
+                        // still rises fast (see there).
+                        scan: while j < count {
+                            let first = j, callKappa = kappa
+                            let piece = Swift.min(count - first, Self.pieceSize(seen: start + first, chunk: chunk))
+                            j = first + piece
+                            _ = S.gumbelCandidates(words: words.baseAddress! + 2 * first,
+                                                   scores: s.baseAddress! + start + first, count: piece,
+                                                   kappa: kappa, mask: mask.baseAddress!)
+                            for w in 0..<((piece + 63) / 64) {
+                                var bits = mask[w]
+                                while bits != 0 {
+                                    let jj = first + 64 * w + bits.trailingZeroBitCount
+                                    bits &= bits - 1
+                                    let i = start + jj
+                                    let u = uniform(words, jj)
+                                    let si = s[i].double
+                                    let delta = kappa - si
+                                    if delta > 0 {
+                                        let m = delta * inverseStep
+                                        let bound = m >= Double(gridSize) ? last : table[Int(m)]
+                                        if u <= bound { continue }
+                                    }
+                                    heap.offer(key: si - Foundation.log(-Foundation.log(u)), item: i)
+                                    kappa = heap.minimumKey
+                                    if kappa < callKappa {
+                                        j = jj + 1
+                                        continue scan
                                     }
                                 }
                             }
-                            start += count
                         }
+                        start += count
                     }
                 }
             }

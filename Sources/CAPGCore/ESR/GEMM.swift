@@ -27,14 +27,20 @@ public enum GEMM {
     /// process (Swift runs a static initializer exactly once, thread-safely).
     private static let singleThreadedBLAS: Void = openblas_set_num_threads(1)
 
-    /// Threads per rank for GEMMs (and the other passes that follow `--blas-threads`): what
-    /// `setThreads` set, else `OPENBLAS_NUM_THREADS` when it is a positive integer, else
-    /// the cores this process sees.
-    public static var threads: Int {
-        let n = configuredThreads.load(ordering: .relaxed)
-        if n > 0 { return n }
+    /// The default when nothing called `setThreads`: `OPENBLAS_NUM_THREADS` when it is a
+    /// positive integer, else the cores this process sees. Read once, at the first use
+    /// (`threads` is read per GEMM and per pass; building the environment dictionary each
+    /// time cost a library caller that never set the count a dictionary per call).
+    private static let defaultThreads: Int = {
         if let text = ProcessInfo.processInfo.environment["OPENBLAS_NUM_THREADS"], let v = Int(text), v > 0 { return v }
         return max(1, ProcessInfo.processInfo.activeProcessorCount)
+    }()
+
+    /// Threads per rank for GEMMs (and the other passes that follow `--blas-threads`): what
+    /// `setThreads` set, else `defaultThreads`. O(1).
+    public static var threads: Int {
+        let n = configuredThreads.load(ordering: .relaxed)
+        return n > 0 ? n : defaultThreads
     }
 
     /// Sets the threads per rank (values below 1 count as 1). O(1).

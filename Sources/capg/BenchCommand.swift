@@ -12,7 +12,8 @@ struct BenchCommand: ParsableCommand {
         100000, dim 64, k 100, batch 256; change them with the options) for each variant \
         (vpg, capg-threshold, capg-independent, topk): --warmup untimed steps, then --steps \
         timed ones (median, min, max of the per-step wall time, max over ranks). Then the \
-        same steps re-enacted phase by phase (scoring GEMMs, Float↔Double conversion, \
+        same steps re-enacted phase by phase (scoring GEMMs, Float→Double conversion where an \
+        estimator still needs it: 0 for vpg and capg-threshold, which read the Float row, \
         sampling, estimator, backward GEMMs, allreduce, optimizer), peak RSS against the \
         analytic footprint, and the machine's ceilings measured in the same process \
         (sgemm GFLOP/s on the step's shapes, Philox words/s, exp/log per second, and the \

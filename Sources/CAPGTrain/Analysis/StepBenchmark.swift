@@ -32,8 +32,10 @@ import Glibc
 ///   and the decay written into the gradient row), at their in-L1 rates.
 /// - **Memory**: peak RSS (`getrusage` `ru_maxrss`) after the end-to-end runs against the
 ///   analytic footprint: parameters, Adam state, the gradient buffer, the batch buffers
-///   (scores and their gradient, B/P·N floats each, two N-double rows and the estimator's
-///   two N-double work arrays) and the synthetic environment (N·(dx+1) floats), plus the
+///   (scores and their gradient, B/P·N floats each), one worker's estimator rows (its
+///   N-double gradient row, the threshold solve's N weights and N hot indices, and the
+///   widened N-double score row when a timed variant still widens) and the synthetic
+///   environment (N·(dx+1) floats), plus the
 ///   RSS the process had before the first trainer (runtime, BLAS buffers).
 public struct StepBenchmark: Sendable {
     /// One estimator configuration to time.
@@ -198,13 +200,20 @@ public struct StepBenchmark: Sendable {
         return report
     }
 
+    /// Whether a timed variant widens its score rows into a Double copy (every estimator but
+    /// V-PG and threshold CA-PG, which read the Float row in place).
+    var widensRows: Bool {
+        variants.contains { !($0.estimator == .vpg || ($0.estimator == .capg && $0.inclusion == .threshold)) }
+    }
+
     /// The analytic per-rank footprint in bytes (see the type's documentation).
     public func analyticFootprint(ranks: Int) -> [(name: String, bytes: Int)] {
         let shape = TwoTowerShape(items: items, embeddingDim: dim, contextDim: contextDim)
         let p = shape.parameterCount, local = batchSize / max(1, ranks)
         return [("parameters", 4 * p), ("adam m, v", 8 * p), ("gradient", 4 * p),
                 ("scores + score gradient (B/P·N)", 8 * local * items),
-                ("rows + estimator work (4·N doubles)", 32 * items),
+                widensRows ? ("rows + estimator work (3.5·N doubles)", 28 * items)
+                           : ("estimator work (2.5·N doubles)", 20 * items),
                 ("environment N·(dx+1)", 4 * items * (contextDim + 1))]
     }
 

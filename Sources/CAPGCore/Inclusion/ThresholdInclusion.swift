@@ -311,15 +311,17 @@ public struct ThresholdInclusion: InclusionModel {
         // x_a = w_a t* exceeds log(DBL_MAX) ≈ 709.78 (with a 0.17 % margin, far above the
         // solve's tolerance), so φ(x_a) = x_a/expm1(x_a) = x_a/∞ = 0 and the gradient is
         // exactly zero: no Newton, no decay pass. t* ≥ t_c is certain when t_c ≤ K/Σw (the
-        // bracket's left end) or h(t_c) < −10⁻⁹ K (h is increasing; its rounding is ~n ε K,
-        // far below that margin). h(t_c) costs one evaluation when the split already covers
+        // bracket's left end) or h(t_c) < −max(10⁻⁹, 10⁻¹⁵ n) K (h is increasing; its
+        // rounding, the cold moments' truncation included, is at most ~n ε K ≈ 1.1·10⁻¹⁶ n K,
+        // below that margin at every n). h(t_c) costs one evaluation when the split already covers
         // t_c, so the test is only made then. Late in training most rows are like this (a
         // trained ESR's top items are included with probability 1 in floating point).
         if logP == nil && allowsCertainExit {
             var smallest = Double.infinity
             for (item, _) in items { smallest = Swift.min(smallest, w[item]) }
             let tCertain = 711 / smallest
-            if tCertain.isFinite && (tCertain <= tLow || (tCertain <= hotCold.bound && evaluate(tCertain).h < -1e-9 * kd)) {
+            let margin = Swift.max(1e-9, 1e-15 * Double(n)) * kd
+            if tCertain.isFinite && (tCertain <= tLow || (tCertain <= hotCold.bound && evaluate(tCertain).h < -margin)) {
                 if let target {
                     target.row.update(repeating: 0, count: n)  // what narrowing the zero row writes
                     narrowed = false

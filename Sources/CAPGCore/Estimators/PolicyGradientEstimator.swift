@@ -142,7 +142,14 @@ public struct PolicyGradientEstimator: Sendable {
     /// sampling with V-PG or threshold CA-PG (the latter measures the row's range by a Float
     /// pass). The other configurations widen the row once per context.
     public var readsFloatRowInPlace: Bool {
-        !drawsWithReplacement && (kind == .vpg || (kind == .capg && inclusion == .threshold))
+        !drawsWithReplacement && Self.estimateReadsFloatRow(kind: kind, inclusion: inclusion)
+    }
+
+    /// Whether the estimate itself of `kind` with `inclusion` reads the score row in its own
+    /// element type (V-PG and threshold CA-PG, the cases of `accumulate` that do not ask for
+    /// the widened row); the rest widen a Float row once.
+    public static func estimateReadsFloatRow(kind: EstimatorKind, inclusion: InclusionModelKind) -> Bool {
+        kind == .vpg || (kind == .capg && inclusion == .threshold)
     }
 
     /// Adds `scale · ĝ` to `gradient` (length N) for the context `query` with scores `s`.
@@ -337,27 +344,18 @@ public struct PolicyGradientEstimator: Sendable {
             // With one weighted rollout, its row can go straight into the caller's Float row
             // (the Double row is still zero then; see PlackettLuce).
             let direct = rollouts.lazy.filter { advantage($0) != 0 }.count == 1 ? target : nil
+            // The rest weights live in an N-double scratch (the per-thread workspace's threshold
+            // weights, or one for this call): every entry is written before it is read, so no
+            // zero-fill and no allocation per rollout.
+            let scratch = workspace?.threshold ?? ThresholdScratch()
+            scratch.reserve(s.count)
             for r in rollouts {
                 let adv = advantage(r)
                 if adv == 0 { continue }
-                if let scratch = workspace?.threshold {
-                    // The per-thread N-double scratch (the threshold solve's weights) holds
-                    // the rest weights: no N-sized allocation and zero-fill per rollout.
-                    scratch.reserve(s.count)
-                    PlackettLuce.accumulateLogProbabilityGradient(
-                        scores: s, prefix: r.candidates, scale: perSample * adv,
-                        restWeights: UnsafeMutableBufferPointer(start: scratch.weights, count: s.count), into: &gradient,
-                        narrowingInto: direct, narrowed: &narrowed)
-                } else {
-                    // What the public `[Double]` form does: rest weights allocated per rollout.
-                    var w = [Double](repeating: 0, count: s.count)
-                    var unused: Bool? = nil
-                    w.withUnsafeMutableBufferPointer {
-                        _ = PlackettLuce.accumulateLogProbabilityGradient(
-                            scores: s, prefix: r.candidates, scale: perSample * adv, restWeights: $0, into: &gradient,
-                            narrowed: &unused)
-                    }
-                }
+                PlackettLuce.accumulateLogProbabilityGradient(
+                    scores: s, prefix: r.candidates, scale: perSample * adv,
+                    restWeights: UnsafeMutableBufferPointer(start: scratch.weights, count: s.count), into: &gradient,
+                    narrowingInto: direct, narrowed: &narrowed)
             }
         case .vpgSwr:
             let s = widened()

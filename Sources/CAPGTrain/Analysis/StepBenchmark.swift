@@ -201,9 +201,10 @@ public struct StepBenchmark: Sendable {
     }
 
     /// Whether a timed variant widens its score rows into a Double copy (every estimator but
-    /// V-PG and threshold CA-PG, which read the Float row in place).
+    /// V-PG and threshold CA-PG, which read the Float row in place; no variant here samples
+    /// with replacement).
     var widensRows: Bool {
-        variants.contains { !($0.estimator == .vpg || ($0.estimator == .capg && $0.inclusion == .threshold)) }
+        variants.contains { !PolicyGradientEstimator.estimateReadsFloatRow(kind: $0.estimator, inclusion: $0.inclusion) }
     }
 
     /// The analytic per-rank footprint in bytes (see the type's documentation).

@@ -64,16 +64,8 @@ public struct ThresholdHotCold: Sendable {
         exps(x, shift: shift, count: n, bound: bound, weights: w, hot: hot)
     }
 
-    /// `withExps` of a Float row read in place (`capg_threshold_exp_split_f32`): bitwise
-    /// what `withExps` gives on the widened row, reading 4 bytes per item instead of 8.
-    public static func withExps(_ x: UnsafePointer<Float>, shift: Double, count n: Int, bound: Double,
-                                weights w: UnsafeMutablePointer<Double>, hot: UnsafeMutablePointer<Int32>)
-        -> (split: ThresholdHotCold, sumWeights: Double)
-    {
-        exps(x, shift: shift, count: n, bound: bound, weights: w, hot: hot)
-    }
-
-    /// `withExps` for either element type (`ScoreElement`).
+    /// `withExps` for either element type (`ScoreElement`: a Float row read in place,
+    /// `capg_threshold_exp_split_f32`, gives bitwise what the widened row gives).
     @inline(__always)
     static func exps<S: ScoreElement>(_ x: UnsafePointer<S>, shift: Double, count n: Int, bound: Double,
                                       weights w: UnsafeMutablePointer<Double>, hot: UnsafeMutablePointer<Int32>)

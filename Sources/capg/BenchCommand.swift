@@ -21,7 +21,8 @@ struct BenchCommand: ParsableCommand {
         imply (for capg-threshold, which needs those two passes on every item, including \
         them; the ratio against the shared ceiling is printed beside it). Then one more line: the paper's small setting (items \
         1000, dim 10, context-dim 10, k 10, batch 128, capg-threshold, 100 timed steps) \
-        and its ceiling by the same model, which at N = 1000 is almost all Philox and exp \
+        and its ceiling by the same model, which at N = 1000 is almost all Philox, exp and \
+        the threshold passes \
         (--no-paper skips it). Works under mpirun -np P (B must be divisible by P); \
         rank 0 prints. Build with -c release; the machine may be shared, so repeat runs.
         """)
@@ -92,7 +93,8 @@ struct BenchCommand: ParsableCommand {
                                  p.queriesPerSecond(batchSize: Self.paper.batchSize)))
                     if let c = paper?.ceilings {
                         // The same ceiling model as the reference step's, on the paper's shapes:
-                        // at N = 1000 it is almost all Philox and exp (B·N = 128 000 of each).
+                        // at N = 1000 it is almost all Philox, exp and the threshold passes (B·N =
+                        // 128 000 of each).
                         let own = c.stepSeconds(for: p.variant)
                         print(String(format: "  its ceiling = GEMMs %.3f + B/P·N·(2 words + 1 exp) %.3f + threshold passes %.3f "
                                      + "+ optimizer %.3f = %.3f ms; step / ceiling = %.2f (without the threshold passes %.2f)",
